@@ -1,0 +1,105 @@
+"""Create a SQLAlchemy engine from a URL, with the settings each dialect needs.
+
+SQLite: WAL, ``BEGIN IMMEDIATE`` for every write transaction (so a step takes the write
+lock up front instead of failing to upgrade a read lock later), a 30 s busy timeout and
+foreign keys.  pysqlite's own transaction handling is switched off
+(``isolation_level=None``) so that SQLAlchemy's ``begin`` event decides what BEGIN says.
+
+PostgreSQL: psycopg 3, ``pool_pre_ping`` (a restarted server costs one failed ping, not
+a failed step), a connect timeout and TCP keepalives so a dead server is noticed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+BUSY_TIMEOUT_SECONDS = 30
+CONNECT_TIMEOUT_SECONDS = 10
+
+# Connection execution option: this transaction only reads (SQLite: plain BEGIN).
+READ_ONLY = "ledgerflow_read_only"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``; ``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://``."""
+    if isinstance(url, str) and url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def dialect_of(url: URL) -> str:
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database URL {url.render_as_string(hide_password=True)!r}: "
+            "use sqlite:///path/to/file.db or postgresql+psycopg://user@host:port/db"
+        )
+    return backend
+
+
+def create_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """Create the engine for ``url``; ``kwargs`` go to :func:`sqlalchemy.create_engine`."""
+    parsed = normalize_url(url)
+    if dialect_of(parsed) == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    return _postgres_engine(parsed, **kwargs)
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:") or (
+        "mode=memory" in str(url)
+    ):
+        raise ValueError(
+            "in-memory SQLite is not supported (each connection would see its own "
+            "database); use a file, e.g. sqlite:///.ledgerflow/state.db"
+        )
+    parent = os.path.dirname(os.path.abspath(database))
+    os.makedirs(parent, exist_ok=True)
+    connect_args = {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+    connect_args.update(kwargs.pop("connect_args", {}))
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
+    connect_args: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "application_name": "ledgerflow",
+    }
+    connect_args.update(kwargs.pop("connect_args", {}))
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_recycle", 1800)
+    return sa.create_engine(url, connect_args=connect_args, **kwargs)
