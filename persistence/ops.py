@@ -1,0 +1,210 @@
+"""SQL operations on an open connection, shared by ``Store`` and ``StepTx``.
+
+Nothing here begins or commits: the caller owns the transaction.  Row locks use
+``FOR NO KEY UPDATE`` on PostgreSQL where the row is only updated, so that inserting an
+inbox row for a locked instance (its foreign key takes ``FOR KEY SHARE``) does not wait
+for the step that holds the lock.  SQLite ignores the locking clauses: there,
+``BEGIN IMMEDIATE`` has already taken the single write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
+
+from persistence import errors, records, schema
+
+T = TypeVar("T")
+CHUNK = 500  # ids per IN (...) list
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# -- rows to records -------------------------------------------------------------------
+
+def to_instance(row: sa.Row[Any]) -> records.InstanceRecord:
+    m = row._mapping
+    return records.InstanceRecord(**{name: m[name] for name in records.INSTANCE_COLUMNS})
+
+
+def to_event(row: sa.Row[Any]) -> records.EventRecord:
+    m = row._mapping
+    return records.EventRecord(
+        generation=m["generation"], sequence=m["sequence"], type=m["type"],
+        payload=m["payload"], timestamp=m["timestamp"],
+        signature=bytes(m["signature"]) if m["signature"] is not None else None,
+    )
+
+
+def to_inbox(row: sa.Row[Any]) -> records.InboxRecord:
+    m = row._mapping
+    return records.InboxRecord(
+        id=m["id"], instance_id=m["instance_id"], message_id=m["message_id"], type=m["type"],
+        payload=m["payload"], visible_at=m["visible_at"], created_at=m["created_at"],
+    )
+
+
+def to_timer(row: sa.Row[Any]) -> records.TimerRecord:
+    m = row._mapping
+    return records.TimerRecord(
+        id=m["id"], instance_id=m["instance_id"], app_id=m["app_id"],
+        generation=m["generation"], timer_id=m["timer_id"], fire_at=m["fire_at"],
+    )
+
+
+def to_outbox(row: sa.Row[Any]) -> records.OutboxRecord:
+    m = row._mapping
+    return records.OutboxRecord(
+        id=m["id"], instance_id=m["instance_id"], app_id=m["app_id"], kind=m["kind"],
+        dedup_key=m["dedup_key"], payload=m["payload"], created_at=m["created_at"],
+        sent_at=m["sent_at"], lease_until=m["lease_until"], attempts=m["attempts"],
+    )
+
+
+# -- building blocks -------------------------------------------------------------------
+
+def insert_ignore(
+    conn: Connection, table: sa.Table, values: Mapping[str, Any], keys: Sequence[str]
+) -> int:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING; returns 1 if a row was inserted."""
+    insert = pg_dialect.insert if conn.dialect.name == "postgresql" else sqlite_dialect.insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+    return conn.execute(stmt).rowcount
+
+
+def lock_instance(
+    conn: Connection, instance_id: str, *, for_delete: bool = False
+) -> records.InstanceRecord | None:
+    """Select the instance row with a row lock (strong enough to delete it if asked)."""
+    stmt = (
+        sa.select(schema.instances)
+        .where(schema.instances.c.instance_id == instance_id)
+        .with_for_update(key_share=not for_delete)
+    )
+    row = conn.execute(stmt).first()
+    return to_instance(row) if row is not None else None
+
+
+def get_instance(conn: Connection, instance_id: str) -> records.InstanceRecord | None:
+    stmt = sa.select(schema.instances).where(schema.instances.c.instance_id == instance_id)
+    row = conn.execute(stmt).first()
+    return to_instance(row) if row is not None else None
+
+
+def delete_instance_rows(conn: Connection, instance_ids: Sequence[str]) -> int:
+    """Delete every row of these instances from every table; returns the row count."""
+    total = 0
+    for table in schema.INSTANCE_TABLES:
+        for part in chunks(instance_ids):
+            total += conn.execute(
+                sa.delete(table).where(table.c.instance_id.in_(part))
+            ).rowcount
+    return total
+
+
+def add_outbox(
+    conn: Connection, items: Sequence[records.NewOutbox], now: datetime,
+    default_instance_id: str | None = None,
+) -> list[int]:
+    if not items:
+        return []
+    rows = [
+        {
+            "instance_id": item.instance_id if item.instance_id is not None
+            else default_instance_id,
+            "app_id": item.app_id, "kind": item.kind, "dedup_key": item.dedup_key,
+            "payload": item.payload, "created_at": now, "sent_at": None,
+            "lease_until": None, "attempts": 0,
+        }
+        for item in items
+    ]
+    stmt = sa.insert(schema.outbox).returning(
+        schema.outbox.c.id, sort_by_parameter_order=True
+    )
+    return [row[0] for row in conn.execute(stmt, rows)]
+
+
+def insert_messages(
+    conn: Connection, instance_id: str, messages: Iterable[records.NewInboxMessage],
+    now: datetime, default_visible_at: datetime | None = None,
+) -> int:
+    """Insert inbox messages, skipping message ids the instance already has."""
+    inserted = 0
+    for msg in messages:
+        visible_at = msg.visible_at or default_visible_at or now
+        inserted += insert_ignore(
+            conn, schema.inbox,
+            {
+                "instance_id": instance_id, "message_id": msg.message_id, "type": msg.type,
+                "payload": msg.payload, "visible_at": visible_at, "created_at": now,
+            },
+            ("instance_id", "message_id"),
+        )
+    return inserted
+
+
+# -- composite operations --------------------------------------------------------------
+
+def create_instance(
+    conn: Connection, new: records.NewInstance, started: records.NewInboxMessage,
+    outbox: Sequence[records.NewOutbox], now: datetime,
+) -> list[int]:
+    """Insert the instance, its start message and outbox rows; replace a terminal run.
+
+    The replacement keeps ``step_count`` growing (old + 1) so that it stays a fencing
+    counter across runs with the same instance ID.
+    """
+    step_count = 0
+    for _ in range(3):
+        existing = lock_instance(conn, new.instance_id, for_delete=True)
+        if existing is not None:
+            if not existing.is_terminal:
+                raise errors.InstanceAlreadyExists(new.instance_id, existing.status)
+            delete_instance_rows(conn, [new.instance_id])
+            step_count = existing.step_count + 1
+        created_at = new.created_at or now
+        values = {
+            "instance_id": new.instance_id, "app_id": new.app_id, "name": new.name,
+            "version": new.version, "status": new.status, "input": new.input,
+            "output": None, "custom_status": None, "failure": None, "generation": 0,
+            "parent_instance_id": new.parent_instance_id,
+            "parent_app_id": new.parent_app_id, "parent_task_id": new.parent_task_id,
+            "created_at": created_at, "updated_at": created_at, "start_at": new.start_at,
+            "completed_at": None, "step_count": step_count, "signed": False,
+        }
+        # ON CONFLICT DO NOTHING: a concurrent creator makes us loop and see its row,
+        # instead of aborting this (possibly step) transaction with an IntegrityError.
+        if insert_ignore(conn, schema.instances, values, ("instance_id",)):
+            break
+    else:  # pragma: no cover - needs three lost races in a row
+        current = get_instance(conn, new.instance_id)
+        raise errors.InstanceAlreadyExists(
+            new.instance_id, current.status if current else "being created"
+        )
+    insert_messages(conn, new.instance_id, [started], now, default_visible_at=new.start_at)
+    return add_outbox(conn, outbox, now)
+
+
+def enqueue(
+    conn: Connection, instance_id: str, messages: Sequence[records.NewInboxMessage],
+    now: datetime,
+) -> int:
+    # FOR KEY SHARE: the instance cannot be purged under us, and a step holding the
+    # instance (FOR NO KEY UPDATE) does not block the delivery.
+    stmt = (
+        sa.select(schema.instances.c.instance_id)
+        .where(schema.instances.c.instance_id == instance_id)
+        .with_for_update(read=True, key_share=True)
+    )
+    if conn.execute(stmt).first() is None:
+        raise errors.InstanceNotFound(instance_id)
+    return insert_messages(conn, instance_id, messages, now)
