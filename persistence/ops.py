@@ -75,10 +75,18 @@ def to_outbox(row: sa.Row[Any]) -> records.OutboxRecord:
 def insert_ignore(
     conn: Connection, table: sa.Table, values: Mapping[str, Any], keys: Sequence[str]
 ) -> int:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING; returns 1 if a row was inserted."""
+    """INSERT ... ON CONFLICT (keys) DO NOTHING; returns 1 if a row was inserted.
+
+    Counted from RETURNING: ``rowcount`` is not reliable here on every driver.
+    """
     insert = pg_dialect.insert if conn.dialect.name == "postgresql" else sqlite_dialect.insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
-    return conn.execute(stmt).rowcount
+    pk = list(table.primary_key.columns)[0]
+    stmt = (
+        insert(table).values(**values)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(pk)
+    )
+    return len(conn.execute(stmt).all())
 
 
 def lock_instance(

@@ -5,6 +5,7 @@ The fixtures live in ``tests/fixtures/`` as pytest plugins so each one can be re
 """
 
 pytest_plugins = [
+    "tests.fixtures.postgres",
     "tests.fixtures.processes",
     "tests.fixtures.redis",
 ]

@@ -277,9 +277,11 @@ class Replay:
             task.on_failed(event.failure, event.task_id)
 
     def _apply_timer_fired(self, event: ev.TimerFired) -> None:
-        task = self.ctx._pending_tasks.pop(event.timer_id, None)
-        if isinstance(task, TimerTask):
-            task.complete(None)
+        task = self.ctx._pending_tasks.get(event.timer_id)
+        if not isinstance(task, TimerTask) or event.timer_id in self.ctx._pending_actions:
+            return  # forged, early or redelivered: never reaches workflow code, takes no task
+        del self.ctx._pending_tasks[event.timer_id]
+        task.complete(None)
 
     def _apply_event_raised(self, event: ev.EventRaised) -> None:
         waiters = self.ctx._event_waiters.get(event.name.casefold())

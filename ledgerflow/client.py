@@ -1,0 +1,82 @@
+"""DaprWorkflowClient: Dapr's management client, same methods and keyword arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ledgerflow.config import Settings
+from ledgerflow.management import WorkflowManager
+from ledgerflow.state import WorkflowState, WorkflowStatus
+
+_STARTED = frozenset(WorkflowStatus) - {WorkflowStatus.PENDING, WorkflowStatus.UNKNOWN}
+_FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED})
+
+
+class DaprWorkflowClient:
+    """Talks to the database and broker named by the environment (see `ledgerflow.config`).
+
+    `host`, `port` and `logger_options` are accepted for compatibility with Dapr's
+    signature; Ledgerflow has no sidecar to reach.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: str | None = None,
+        logger_options: Any = None,
+        *,
+        app_id: str | None = None,
+        database_url: str | None = None,
+        broker_url: str | None = None,
+    ) -> None:
+        settings = Settings.from_env(app_id=app_id, database_url=database_url, broker_url=broker_url)
+        self._manager = WorkflowManager(settings)
+
+    def schedule_new_workflow(
+        self,
+        workflow: Callable[..., Any] | str,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+        reuse_id_policy: Any = None,
+    ) -> str:
+        """Start a workflow; returns its instance ID (a new `uuid4().hex` when none is given)."""
+        return self._manager.schedule(workflow, input=input, instance_id=instance_id, start_at=start_at)
+
+    def get_workflow_state(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
+        """The instance's state, or None for an unknown or purged ID."""
+        return self._manager.state(instance_id, fetch_payloads=fetch_payloads)
+
+    def wait_for_workflow_start(
+        self, instance_id: str, *, fetch_payloads: bool = False, timeout_in_seconds: int = 0
+    ) -> WorkflowState | None:
+        return self._manager.wait(instance_id, lambda s: s.runtime_status in _STARTED, timeout_in_seconds,
+                                  fetch_payloads, "start")
+
+    def wait_for_workflow_completion(
+        self, instance_id: str, *, fetch_payloads: bool = True, timeout_in_seconds: int = 0
+    ) -> WorkflowState | None:
+        """Wait until COMPLETED, FAILED or TERMINATED (a failure is returned, not raised)."""
+        return self._manager.wait(instance_id, lambda s: s.runtime_status in _FINISHED, timeout_in_seconds,
+                                  fetch_payloads, "complete")
+
+    def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
+        self._manager.raise_event(instance_id, event_name, data)
+
+    def terminate_workflow(self, instance_id: str, *, output: Any = None, recursive: bool = True) -> None:
+        self._manager.terminate(instance_id, output=output, recursive=recursive)
+
+    def pause_workflow(self, instance_id: str) -> None:
+        self._manager.suspend(instance_id)
+
+    def resume_workflow(self, instance_id: str) -> None:
+        self._manager.resume(instance_id)
+
+    def purge_workflow(self, instance_id: str, recursive: bool = True) -> None:
+        self._manager.purge(instance_id, recursive=recursive)
+
+    def close(self) -> None:
+        self._manager.close()

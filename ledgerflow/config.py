@@ -1,0 +1,50 @@
+"""Settings from the environment; the embedded default needs none of them.
+
+- LEDGERFLOW_DATABASE_URL: default a SQLite file under `.ledgerflow/` in the working directory.
+- LEDGERFLOW_BROKER_URL: default Celery's in-memory transport (`memory://`).
+- LEDGERFLOW_APP_ID, else APP_ID, else `default`.
+- LEDGERFLOW_ACTIVITY_LEASE: seconds before an unanswered activity is dispatched again (300).
+- LEDGERFLOW_VISIBILITY_TIMEOUT: Redis visibility timeout in seconds (3600); keep it above
+  the longest activity.
+- LEDGERFLOW_TICK_INTERVAL: seconds between timer/reconcile ticks in-process (0.2).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+def default_database_url() -> str:
+    path = Path.cwd() / ".ledgerflow" / "ledgerflow.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    broker_url: str
+    app_id: str
+    activity_lease: float = 300.0
+    visibility_timeout: int = 3600
+    tick_interval: float = 0.2
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        env = os.environ
+        settings = cls(
+            database_url=env.get("LEDGERFLOW_DATABASE_URL") or default_database_url(),
+            broker_url=env.get("LEDGERFLOW_BROKER_URL") or "memory://localhost/",
+            app_id=env.get("LEDGERFLOW_APP_ID") or env.get("APP_ID") or "default",
+            activity_lease=float(env.get("LEDGERFLOW_ACTIVITY_LEASE", 300)),
+            visibility_timeout=int(env.get("LEDGERFLOW_VISIBILITY_TIMEOUT", 3600)),
+            tick_interval=float(env.get("LEDGERFLOW_TICK_INTERVAL", 0.2)),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url.startswith("memory://")

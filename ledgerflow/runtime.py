@@ -1,0 +1,122 @@
+"""WorkflowRuntime: registration (Dapr's decorators) and the in-process runtime.
+
+`start()` runs an orchestrator and the app's activity workers as a real Celery worker in
+threads of this process, plus a timer/reconcile loop, and returns when they are ready;
+`shutdown()` stops them. The same registrations drive the separate processes of
+`ledgerflow orchestrator` / `ledgerflow worker` in production.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from brokers import app as broker_app
+from brokers import queues
+from brokers.embedded import EmbeddedWorker
+from ledgerflow.config import Settings
+from ledgerflow.management import notify_changed
+from ledgerflow.registration import Registrar
+from orchestrator import ticker
+from orchestrator.service import OrchestratorService
+from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
+from persistence.store import Store
+from workers.tasks import register_activity_tasks
+
+log = logging.getLogger("ledgerflow.runtime")
+
+
+class WorkflowRuntime(Registrar):
+    """Register workflows and activities; `start()` runs them in this process."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: str | None = None,
+        logger_options: Any = None,
+        interceptors: Any = None,
+        maximum_concurrent_activity_work_items: int | None = None,
+        maximum_concurrent_orchestration_work_items: int | None = None,
+        maximum_thread_pool_workers: int | None = None,
+        *,
+        app_id: str | None = None,
+        database_url: str | None = None,
+        broker_url: str | None = None,
+        pools: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self._overrides = {"app_id": app_id, "database_url": database_url, "broker_url": broker_url}
+        self.pools = dict(pools or {})
+        self.concurrency = maximum_thread_pool_workers or maximum_concurrent_activity_work_items or 8
+        self._worker: EmbeddedWorker | None = None
+        self._ticker: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.service: OrchestratorService | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(**self._overrides)
+
+    # -- building blocks, shared with the separate-process commands ---------------------
+
+    def build(self, settings: Settings | None = None) -> tuple[Any, OrchestratorService]:
+        """A Celery app with this runtime's orchestrator and activity tasks, and its service."""
+        settings = settings or self.settings
+        celery = broker_app.create_app(settings.broker_url, settings.app_id,
+                                       visibility_timeout=settings.visibility_timeout)
+        store = Store(settings.database_url)
+        store.migrate()
+        service = OrchestratorService(
+            store, self.registry, CeleryPublisher(celery), settings.app_id, pools=self.pools,
+            activity_lease=timedelta(seconds=settings.activity_lease), on_commit=notify_changed,
+        )
+        register_orchestrator_tasks(celery, service)
+        register_activity_tasks(celery, self.registry)
+        return celery, service
+
+    def redrive(self, service: OrchestratorService) -> int:
+        """Wake every unfinished instance of this app (STALLED ones too: their code may be here now)."""
+        unfinished = service.store.unfinished_instances(service.app_id)
+        for inst in unfinished:
+            service.publisher.orchestrate(inst.app_id, inst.instance_id)
+        return len(unfinished)
+
+    # -- the in-process runtime --------------------------------------------------------
+
+    def start(self) -> None:
+        if self._worker is not None:
+            return
+        settings = self.settings
+        celery, service = self.build(settings)
+        app_queues = [queues.workflow_queue(settings.app_id), queues.activity_queue(settings.app_id)]
+        app_queues += sorted({queues.activity_queue(settings.app_id, p) for p in self.pools.values()})
+        worker = EmbeddedWorker(celery, app_queues, concurrency=self.concurrency, name=f"ledgerflow-{settings.app_id}")
+        worker.start()
+        self._worker, self.service = worker, service
+        self._stopping.clear()
+        self._ticker = threading.Thread(target=self._tick_loop, args=(service, settings.tick_interval),
+                                        name="ledgerflow-ticker", daemon=True)
+        self._ticker.start()
+        count = self.redrive(service)
+        log.info("runtime started for app %s (%d unfinished instance(s) re-driven)", settings.app_id, count)
+
+    def _tick_loop(self, service: OrchestratorService, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            try:
+                ticker.tick(service, pending_grace=timedelta(seconds=1))
+            except Exception:  # a database hiccup must not kill the loop
+                log.exception("tick failed; retrying")
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        if self._ticker is not None:
+            self._ticker.join(10)
+            self._ticker = None
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        if self.service is not None:
+            self.service.store.close()
+            self.service = None

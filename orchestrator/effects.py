@@ -1,0 +1,162 @@
+"""Turning a step's actions into rows written in the step's own transaction.
+
+Timers become timer rows, activity calls and wake-ups become outbox rows (published after
+commit), children become instance rows with their first inbox message, and reports to a
+parent or terminations of children become inbox messages of those instances. All of it
+commits with the history the step appends, or none of it does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orchestrator import inbox
+from orchestrator.engine import actions as act
+from orchestrator.engine import events as ev
+from orchestrator.engine.executor import COMPLETED, CONTINUED_AS_NEW, FAILED, TERMINATED
+from persistence import errors as store_errors
+from persistence.records import (
+    OUTBOX_ACTIVITY,
+    OUTBOX_ORCHESTRATE,
+    InstanceRecord,
+    NewInstance,
+    NewOutbox,
+    NewTimer,
+)
+from persistence.step import StepTx
+
+
+def activity_key(generation: int, task_id: int) -> str:
+    return f"task:{generation}:{task_id}"
+
+
+def orchestrate_row(app_id: str, instance_id: str) -> NewOutbox:
+    return NewOutbox(app_id=app_id, kind=OUTBOX_ORCHESTRATE, payload=json.dumps({"instance_id": instance_id}),
+                     instance_id=instance_id)
+
+
+def failure_json(failure: ev.FailureDetails | None) -> str | None:
+    if failure is None:
+        return None
+    return json.dumps({"message": failure.message, "error_type": failure.error_type, "stack_trace": failure.stack_trace})
+
+
+@dataclass
+class Effects:
+    """What one step writes besides history; `outbox` is published after commit."""
+
+    tx: StepTx
+    instance: InstanceRecord
+    now: datetime
+    pools: dict[str, str]
+    outbox: list[NewOutbox] = field(default_factory=list)
+
+    @property
+    def naive_now(self) -> datetime:
+        return inbox.naive_utc(self.now)
+
+    def apply(self, action: act.Action) -> None:
+        handler = {
+            act.ScheduleTask: self._schedule_task,
+            act.CreateTimer: self._create_timer,
+            act.CreateSubOrchestration: self._create_child,
+            act.TerminateSubOrchestration: self._terminate_child,
+            act.CompleteOrchestration: self._complete,
+        }[type(action)]
+        handler(action)
+
+    def _schedule_task(self, a: act.ScheduleTask) -> None:
+        inst = self.instance
+        target_app = a.app_id or inst.app_id
+        pool = self.pools.get(a.name) if target_app == inst.app_id else None
+        run = inbox.run_token(inst)
+        request = {
+            "instance_id": inst.instance_id,
+            "app_id": inst.app_id,
+            "target_app_id": target_app,
+            "pool": pool,
+            "generation": inst.generation,
+            "run": run,
+            "task_id": a.task_id,
+            "name": a.name,
+            "input": a.input,
+            "execution_id": f"{inst.instance_id}:{run}:{inst.generation}:{a.first_task_id}",
+            "attempt": a.attempt,
+        }
+        self.outbox.append(NewOutbox(app_id=target_app, kind=OUTBOX_ACTIVITY, payload=json.dumps(request),
+                                     instance_id=inst.instance_id, dedup_key=activity_key(inst.generation, a.task_id)))
+
+    def _create_timer(self, a: act.CreateTimer) -> None:
+        self.tx.add_timers([NewTimer(timer_id=a.timer_id, fire_at=inbox.aware_utc(a.fire_at))])
+
+    def _create_child(self, a: act.CreateSubOrchestration) -> None:
+        inst = self.instance
+        child_app = a.app_id or inst.app_id
+        parent = ev.ParentInfo(inst.name, inst.instance_id, a.task_id, inst.app_id)
+        started = ev.ExecutionStarted(self.naive_now, a.name, a.input, parent)
+        new = NewInstance(instance_id=a.instance_id, app_id=child_app, name=a.name, input=a.input,
+                          parent_instance_id=inst.instance_id, parent_app_id=inst.app_id, parent_task_id=a.task_id)
+        try:
+            self.tx.create_instance(new, inbox.message("start", started))
+        except store_errors.InstanceAlreadyExists as exc:
+            failure = ev.FailureDetails(str(exc), "InstanceAlreadyExists")
+            failed = ev.SubOrchestrationInstanceFailed(self.naive_now, a.task_id, failure)
+            self.tx.enqueue(inst.instance_id, [inbox.unique_message(failed)])
+            self.outbox.append(orchestrate_row(inst.app_id, inst.instance_id))
+            return
+        self.outbox.append(orchestrate_row(child_app, a.instance_id))
+
+    def _terminate_child(self, a: act.TerminateSubOrchestration) -> None:
+        terminated = ev.ExecutionTerminated(self.naive_now, a.output, True)
+        try:
+            self.tx.enqueue(a.instance_id, [inbox.unique_message(terminated)])
+        except store_errors.InstanceNotFound:
+            return
+        self.outbox.append(orchestrate_row(a.app_id or self.instance.app_id, a.instance_id))
+
+    def _complete(self, a: act.CompleteOrchestration) -> None:
+        if a.status == CONTINUED_AS_NEW:
+            self._continue_as_new(a)
+            return
+        self.tx.delete_timers()
+        if a.parent is not None:
+            self._report_to_parent(a)
+
+    def _continue_as_new(self, a: act.CompleteOrchestration) -> None:
+        inst = self.tx.start_new_generation(a.result)
+        self.instance = inst
+        started = ev.ExecutionStarted(self.naive_now, inst.name, a.result, a.parent)
+        gen = inst.generation
+        messages = [inbox.message(f"start:{gen}", started)]
+        messages += [inbox.message(f"carry:{gen}:{i}", e) for i, e in enumerate(a.carryover_events)]
+        self.tx.enqueue(inst.instance_id, messages)
+        self.outbox.append(orchestrate_row(inst.app_id, inst.instance_id))
+
+    def _report_to_parent(self, a: act.CompleteOrchestration) -> None:
+        assert a.parent is not None
+        task_id = a.parent.task_id
+        report: ev.HistoryEvent
+        if a.status == COMPLETED:
+            report = ev.SubOrchestrationInstanceCompleted(self.naive_now, task_id, a.result)
+        else:
+            failure = a.failure if a.status == FAILED else ev.FailureDetails(
+                f"Child workflow '{self.instance.instance_id}' was terminated.", "WorkflowTerminated")
+            report = ev.SubOrchestrationInstanceFailed(self.naive_now, task_id, failure)
+        message_id = f"child:{task_id}:{self.instance.instance_id}:{inbox.run_token(self.instance)}"
+        try:
+            self.tx.enqueue(a.parent.instance_id, [inbox.message(message_id, report)])
+        except store_errors.InstanceNotFound:
+            return  # the parent was purged; nobody is waiting
+        self.outbox.append(orchestrate_row(a.parent.app_id or self.instance.app_id, a.parent.instance_id))
+
+
+def completion_fields(a: act.CompleteOrchestration) -> dict[str, object]:
+    """Instance columns a completion sets."""
+    if a.status == CONTINUED_AS_NEW:
+        return {"status": "RUNNING"}
+    fields: dict[str, object] = {"status": a.status, "failure": failure_json(a.failure)}
+    if a.status in (COMPLETED, TERMINATED):
+        fields["output"] = a.result
+    return fields

@@ -1,0 +1,38 @@
+"""The orchestrator's Celery tasks: orchestrate, deliver and tick, on the app's workflow queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from brokers import messages, queues
+from orchestrator import ticker
+from orchestrator.service import OrchestratorService, Publisher
+
+
+class CeleryPublisher(Publisher):
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def orchestrate(self, app_id: str, instance_id: str) -> None:
+        messages.publish_orchestrate(self.app, app_id, instance_id)
+
+    def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
+        messages.publish_activity(self.app, app_id, pool, request)
+
+
+def register_orchestrator_tasks(app: Celery, service: OrchestratorService) -> None:
+    """Bind the service's entry points to Celery task names on `app`."""
+
+    @app.task(name=queues.ORCHESTRATE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def orchestrate(instance_id: str) -> None:
+        service.run_until_idle(instance_id)
+
+    @app.task(name=queues.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def deliver(instance_id: str, message: dict[str, Any]) -> None:
+        service.deliver(instance_id, message)
+
+    @app.task(name=queues.TICK_TASK, acks_late=True, ignore_result=True)
+    def tick(app_id: str | None = None) -> None:
+        ticker.tick(service, app_id=app_id)

@@ -1,0 +1,319 @@
+"""``Store``: the one persistence entry point, for SQLite and PostgreSQL alike.
+
+Every public method is one transaction.  Write transactions on SQLite begin with
+``BEGIN IMMEDIATE``; reads use a plain ``BEGIN`` so that they never queue behind
+writers (WAL).  On PostgreSQL pollers claim rows with ``FOR UPDATE SKIP LOCKED``.
+Database errors that mean "cannot reach / cannot get in now" become ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine
+
+from persistence import engine as engine_mod
+from persistence import errors, migrator, ops, records, schema
+from persistence.step import StepTx
+
+__all__ = ["Store", "StepTx"]
+
+
+class Store:
+    """Workflow state in a SQL database chosen by URL (``sqlite:///`` or ``postgresql://``)."""
+
+    def __init__(self, url: str | URL, **engine_kwargs: Any) -> None:
+        self._url = engine_mod.normalize_url(url)
+        self.dialect: str = engine_mod.dialect_of(self._url)
+        self.engine: Engine = engine_mod.create_engine(self._url, **engine_kwargs)
+
+    @property
+    def url(self) -> str:
+        """The URL with the password hidden (safe to log)."""
+        return self._url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> None:
+        """Run the migrations to head: idempotent, safe when processes race."""
+        with self._guard():
+            migrator.upgrade(self.engine)
+
+    # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sa_exc.TimeoutError as exc:  # connection pool exhausted
+            raise errors.StoreUnavailable(self.url, f"no free connection: {exc}") from exc
+        except sa_exc.DBAPIError as exc:
+            if isinstance(exc, sa_exc.OperationalError) or exc.connection_invalidated:
+                raise errors.StoreUnavailable(self.url, _reason(exc)) from exc
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._guard(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._guard(), self.engine.connect() as conn:
+            conn.execution_options(**{engine_mod.READ_ONLY: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def step(self, instance_id: str) -> Iterator[StepTx]:
+        """Open a step: one transaction with the instance row locked.
+
+        Leaving the block commits; an exception rolls back.  ``tx.instance`` is ``None``
+        when the instance does not exist.
+        """
+        with self._write() as conn:
+            tx = StepTx(conn, instance_id, ops.lock_instance(conn, instance_id))
+            try:
+                yield tx
+            finally:
+                tx.close()
+
+    # -- writes outside a step ---------------------------------------------------------
+
+    def create_instance(
+        self, new: records.NewInstance, started: records.NewInboxMessage,
+        outbox: Sequence[records.NewOutbox] = (),
+    ) -> list[int]:
+        """Create an instance with its first inbox message and outbox rows; returns the
+        outbox ids.  An active instance with this ID -> ``InstanceAlreadyExists``; a
+        terminal one is replaced (all its rows are deleted first)."""
+        with self._write() as conn:
+            return ops.create_instance(conn, new, started, outbox, records.utcnow())
+
+    def enqueue(
+        self, instance_id: str, messages: Sequence[records.NewInboxMessage],
+        outbox: Sequence[records.NewOutbox] = (),
+    ) -> int:
+        """Insert inbox messages, skipping message ids already there; returns how many
+        were inserted.  Outbox rows are written only if at least one message was new (a
+        duplicate delivery has no effect).  Unknown instance -> ``InstanceNotFound``."""
+        with self._write() as conn:
+            now = records.utcnow()
+            inserted = ops.enqueue(conn, instance_id, messages, now)
+            if inserted:
+                ops.add_outbox(conn, outbox, now)
+            return inserted
+
+    def purge(self, instance_id: str, recursive: bool = True) -> int:
+        """Delete every row of a terminal instance (and of all its descendants when
+        ``recursive``); returns the number of rows deleted."""
+        with self._write() as conn:
+            root = ops.lock_instance(conn, instance_id)
+            if root is None:
+                raise errors.InstanceNotFound(instance_id)
+            if not root.is_terminal:
+                raise errors.InstanceNotTerminal(instance_id, root.status)
+            ids = [instance_id]
+            seen = {instance_id}
+            frontier = [instance_id] if recursive else []
+            while frontier:
+                found: list[str] = []
+                for part in ops.chunks(frontier):
+                    t = schema.instances
+                    stmt = (
+                        sa.select(t.c.instance_id, t.c.status)
+                        .where(t.c.parent_instance_id.in_(part))
+                        .order_by(t.c.instance_id)
+                        .with_for_update(key_share=True)
+                    )
+                    for child_id, status in conn.execute(stmt):
+                        if status not in records.TERMINAL_STATUSES:
+                            raise errors.InstanceNotTerminal(child_id, status, instance_id)
+                        if child_id not in seen:
+                            seen.add(child_id)
+                            found.append(child_id)
+                ids.extend(found)
+                frontier = found
+            return ops.delete_instance_rows(conn, ids)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def get_instance(self, instance_id: str) -> records.InstanceRecord | None:
+        with self._read() as conn:
+            return ops.get_instance(conn, instance_id)
+
+    def list_instances(
+        self, *, app_id: str | None = None, name: str | None = None,
+        statuses: Iterable[str] | None = None, created_after: datetime | None = None,
+        created_before: datetime | None = None, limit: int = 100, offset: int = 0,
+    ) -> list[records.InstanceRecord]:
+        """Instances matching every given filter, oldest first (``created_after`` is
+        inclusive, ``created_before`` exclusive)."""
+        t = schema.instances
+        stmt = sa.select(t)
+        if app_id is not None:
+            stmt = stmt.where(t.c.app_id == app_id)
+        if name is not None:
+            stmt = stmt.where(t.c.name == name)
+        if statuses is not None:
+            stmt = stmt.where(t.c.status.in_(list(statuses)))
+        if created_after is not None:
+            stmt = stmt.where(t.c.created_at >= created_after)
+        if created_before is not None:
+            stmt = stmt.where(t.c.created_at < created_before)
+        stmt = stmt.order_by(t.c.created_at, t.c.instance_id).limit(limit).offset(offset)
+        with self._read() as conn:
+            return [ops.to_instance(r) for r in conn.execute(stmt)]
+
+    def history(self, instance_id: str, generation: int | None = None) -> list[records.EventRecord]:
+        """History of one generation (default: the current one), by sequence."""
+        with self._read() as conn:
+            inst = ops.get_instance(conn, instance_id)
+            if inst is None:
+                raise errors.InstanceNotFound(instance_id)
+            t = schema.history_events
+            gen = inst.generation if generation is None else generation
+            stmt = (
+                sa.select(t)
+                .where(t.c.instance_id == instance_id, t.c.generation == gen)
+                .order_by(t.c.sequence)
+            )
+            return [ops.to_event(r) for r in conn.execute(stmt)]
+
+    def children(self, instance_id: str) -> list[records.InstanceRecord]:
+        t = schema.instances
+        stmt = (
+            sa.select(t)
+            .where(t.c.parent_instance_id == instance_id)
+            .order_by(t.c.created_at, t.c.instance_id)
+        )
+        with self._read() as conn:
+            return [ops.to_instance(r) for r in conn.execute(stmt)]
+
+    def unfinished_instances(self, app_id: str) -> list[records.InstanceRecord]:
+        """Instances of ``app_id`` that are not COMPLETED, FAILED or TERMINATED."""
+        t = schema.instances
+        stmt = (
+            sa.select(t)
+            .where(t.c.app_id == app_id, t.c.status.not_in(list(records.TERMINAL_STATUSES)))
+            .order_by(t.c.created_at, t.c.instance_id)
+        )
+        with self._read() as conn:
+            return [ops.to_instance(r) for r in conn.execute(stmt)]
+
+    # -- timers and reconcile ----------------------------------------------------------
+
+    def fire_due_timers(
+        self, now: datetime,
+        make_message: Callable[[records.TimerRecord], records.NewInboxMessage],
+        app_id: str | None = None, limit: int = 500,
+    ) -> list[records.TimerRecord]:
+        """Move due timers into their instances' inboxes, in one transaction.
+
+        Claimed rows are locked with ``SKIP LOCKED`` on PostgreSQL (SQLite has one
+        writer), then deleted, so two concurrent callers never fire the same timer.
+        The message defaults to ``visible_at=now``.
+        """
+        t = schema.timers
+        stmt = sa.select(t).where(t.c.fire_at <= now)
+        if app_id is not None:
+            stmt = stmt.where(t.c.app_id == app_id)
+        stmt = stmt.order_by(t.c.fire_at, t.c.id).limit(limit).with_for_update(skip_locked=True)
+        with self._write() as conn:
+            fired = [ops.to_timer(r) for r in conn.execute(stmt)]
+            created = records.utcnow()
+            for timer in fired:
+                msg = make_message(timer)
+                if msg.visible_at is None:
+                    msg = records.NewInboxMessage(msg.message_id, msg.type, msg.payload, now)
+                ops.insert_messages(conn, timer.instance_id, [msg], created)
+            for part in ops.chunks([tm.id for tm in fired]):
+                conn.execute(sa.delete(t).where(t.c.id.in_(part)))
+            return fired
+
+    def pending_instances(
+        self, now: datetime, app_id: str | None = None, limit: int = 1000
+    ) -> list[tuple[str, str]]:
+        """``(instance_id, app_id)`` of instances with inbox messages visible at ``now``,
+        longest waiting first.  Pass ``now - grace`` to skip messages just enqueued."""
+        i, n = schema.inbox, schema.instances
+        stmt = (
+            sa.select(i.c.instance_id, n.c.app_id)
+            .join(n, n.c.instance_id == i.c.instance_id)
+            .where(i.c.visible_at <= now)
+        )
+        if app_id is not None:
+            stmt = stmt.where(n.c.app_id == app_id)
+        stmt = (
+            stmt.group_by(i.c.instance_id, n.c.app_id)
+            .order_by(sa.func.min(i.c.visible_at), i.c.instance_id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [(r[0], r[1]) for r in conn.execute(stmt)]
+
+    def due_outbox(
+        self, now: datetime, limit: int = 100, unsent_grace_seconds: float = 5
+    ) -> list[records.OutboxRecord]:
+        """Outbox rows to (re)send: never sent and older than the grace (the step that
+        wrote them had time to publish), or sent with a lease that ran out."""
+        o = schema.outbox
+        cutoff = now - timedelta(seconds=unsent_grace_seconds)
+        stmt = (
+            sa.select(o)
+            .where(
+                sa.or_(
+                    sa.and_(o.c.sent_at.is_(None), o.c.created_at <= cutoff),
+                    sa.and_(o.c.lease_until.is_not(None), o.c.lease_until < now),
+                )
+            )
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [ops.to_outbox(r) for r in conn.execute(stmt)]
+
+    def mark_outbox_sent(
+        self, ids: Sequence[int], now: datetime, lease_until: datetime | None = None
+    ) -> None:
+        """Record that these outbox rows were published.
+
+        ``orchestrate`` rows are deleted (the inbox holds the truth); other rows stay
+        until their result is consumed (``StepTx.delete_outbox``): ``sent_at=now``,
+        ``attempts + 1``, and ``lease_until`` after which ``due_outbox`` offers them again
+        (``None``: never).
+        """
+        ids = list(ids)
+        if not ids:
+            return
+        o = schema.outbox
+        with self._write() as conn:
+            for part in ops.chunks(ids):
+                conn.execute(
+                    sa.delete(o).where(o.c.id.in_(part), o.c.kind == records.OUTBOX_ORCHESTRATE)
+                )
+                conn.execute(
+                    sa.update(o)
+                    .where(o.c.id.in_(part), o.c.kind != records.OUTBOX_ORCHESTRATE)
+                    .values(sent_at=now, lease_until=lease_until, attempts=o.c.attempts + 1)
+                )
+
+
+def _reason(exc: sa_exc.DBAPIError) -> str:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc.orig).__name__

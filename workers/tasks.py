@@ -1,0 +1,75 @@
+"""Activity tasks on a Celery app: one task name per activity, late acks.
+
+An activity name no worker has registered is answered with a failure
+("Activity function named 'X' was not registered!") instead of vanishing: Celery rejects
+unknown tasks, and the `task_unknown` signal lets us reply to the workflow first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, signals
+
+from brokers import messages, queues
+from orchestrator.engine import events as ev
+from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
+from orchestrator.engine.registry import Registry
+from workers.activity import result_message, run_activity, wall_clock
+
+log = logging.getLogger("ledgerflow.worker")
+
+
+def register_activity_tasks(app: Celery, registry: Registry) -> None:
+    """Register every activity of `registry` as its own Celery task on `app`."""
+    for name in registry.activity_names():
+        register_activity_task(app, registry, name)
+
+    def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        activity = queues.activity_name_of(name)
+        if activity is None:
+            return
+        request = _request_of(message)
+        if request is None:
+            return
+        if activity in registry.activity_names():  # registered after the worker started
+            register_activity_task(app, registry, activity)
+            sender.update_strategies()
+            messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)
+            return
+        failure = failure_from_exception(ActivityNotRegisteredError(f"Activity function named '{activity}' was not registered!"))
+        event = ev.TaskFailed(wall_clock(), request["task_id"], failure)
+        messages.publish_deliver(app, request["app_id"], request["instance_id"], result_message(request, event))
+
+    signals.task_unknown.connect(on_unknown, weak=False)
+
+
+def register_activity_task(app: Celery, registry: Registry, name: str) -> None:
+    task_name = queues.activity_task_name(name)
+    if task_name in app.tasks:
+        return
+
+    def run(request: dict[str, Any]) -> None:
+        message = run_activity(registry, request)
+        messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
+
+    run.__name__ = run.__qualname__ = name
+    app.task(name=task_name, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(run)
+
+
+def _request_of(message: Any) -> dict[str, Any] | None:
+    try:
+        args = message.decode()[0] if isinstance(message.decode(), (list, tuple)) else message.payload["args"]
+        return args[0]
+    except Exception:  # malformed: nothing to answer
+        log.warning("unknown activity message without a readable request was dropped")
+        return None
+
+
+def _queue_app(message: Any, request: dict[str, Any]) -> str:
+    routing = (message.delivery_info or {}).get("routing_key", "")
+    parts = routing.split(".")
+    return parts[1] if len(parts) >= 3 else request.get("target_app_id") or request["app_id"]
