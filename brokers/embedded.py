@@ -38,6 +38,10 @@ class EmbeddedWorker:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start consuming; returns once the consumer is ready."""
+        # Celery's thread pool looks tasks up through `current_app` (thread-local, falling back
+        # to the default app): the hosting app must be both.
+        self.app.set_current()
+        self.app.set_default()
         self.app.loader.import_default_modules()
         self._controller = _HostedWorkController(
             app=self.app,

@@ -25,14 +25,14 @@ class CeleryPublisher(Publisher):
 def register_orchestrator_tasks(app: Celery, service: OrchestratorService) -> None:
     """Bind the service's entry points to Celery task names on `app`."""
 
-    @app.task(name=queues.ORCHESTRATE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    @app.task(name=queues.ORCHESTRATE_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def orchestrate(instance_id: str) -> None:
         service.run_until_idle(instance_id)
 
-    @app.task(name=queues.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    @app.task(name=queues.DELIVER_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def deliver(instance_id: str, message: dict[str, Any]) -> None:
         service.deliver(instance_id, message)
 
-    @app.task(name=queues.TICK_TASK, acks_late=True, ignore_result=True)
+    @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)
     def tick(app_id: str | None = None) -> None:
         ticker.tick(service, app_id=app_id)

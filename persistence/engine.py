@@ -12,6 +12,8 @@ a failed step), a connect timeout and TCP keepalives so a dead server is noticed
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +66,7 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         )
     parent = os.path.dirname(os.path.abspath(database))
     os.makedirs(parent, exist_ok=True)
+    # "timeout" is sqlite3's busy timeout: how long a writer waits for the lock.
     connect_args = {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
     connect_args.update(kwargs.pop("connect_args", {}))
     engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
@@ -73,10 +76,9 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            _enable_wal(cursor)
         finally:
             cursor.close()
 
@@ -88,6 +90,25 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (persistent: a no-op once done).
+
+    The switch needs an exclusive lock and SQLite may answer "database is locked" at
+    once instead of waiting, when several processes open a new file together: retry.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _postgres_engine(url: URL, **kwargs: Any) -> Engine:

@@ -199,7 +199,7 @@ def create_instance(
             new.instance_id, current.status if current else "being created"
         )
     insert_messages(conn, new.instance_id, [started], now, default_visible_at=new.start_at)
-    return add_outbox(conn, outbox, now)
+    return add_outbox(conn, outbox, now, new.instance_id)
 
 
 def enqueue(

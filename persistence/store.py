@@ -101,7 +101,9 @@ class Store:
     ) -> list[int]:
         """Create an instance with its first inbox message and outbox rows; returns the
         outbox ids.  An active instance with this ID -> ``InstanceAlreadyExists``; a
-        terminal one is replaced (all its rows are deleted first)."""
+        terminal one is replaced (all its rows are deleted first).  The start message is
+        visible at ``started.visible_at``, else ``new.start_at``, else now; outbox rows
+        without an ``instance_id`` belong to the new instance."""
         with self._write() as conn:
             return ops.create_instance(conn, new, started, outbox, records.utcnow())
 
@@ -111,12 +113,13 @@ class Store:
     ) -> int:
         """Insert inbox messages, skipping message ids already there; returns how many
         were inserted.  Outbox rows are written only if at least one message was new (a
-        duplicate delivery has no effect).  Unknown instance -> ``InstanceNotFound``."""
+        duplicate delivery has no effect); those without an ``instance_id`` belong to
+        this instance.  Unknown instance -> ``InstanceNotFound``."""
         with self._write() as conn:
             now = records.utcnow()
             inserted = ops.enqueue(conn, instance_id, messages, now)
             if inserted:
-                ops.add_outbox(conn, outbox, now)
+                ops.add_outbox(conn, outbox, now, instance_id)
             return inserted
 
     def purge(self, instance_id: str, recursive: bool = True) -> int:

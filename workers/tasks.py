@@ -57,7 +57,7 @@ def register_activity_task(app: Celery, registry: Registry, name: str) -> None:
         messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
     run.__name__ = run.__qualname__ = name
-    app.task(name=task_name, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(run)
+    app.task(name=task_name, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(run)
 
 
 def _request_of(message: Any) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
-from orchestrator.engine.context import ScheduledTask, TimerTask, WorkflowContext
+from orchestrator.engine.context import ScheduledTask, TimerTask, WorkflowContext, to_naive_utc
 from orchestrator.engine.errors import (
     NonDeterminismError,
     OrchestratorNotRegisteredError,
@@ -101,7 +101,7 @@ class Replay:
             for event in old_events:
                 self._apply(event)
             recorded_patches_unused = self.ctx._recorded_patches - self.ctx._queried_patches
-            if recorded_patches_unused and self.completion is None:
+            if recorded_patches_unused:
                 raise _Stalled(
                     PATCH_MISMATCH,
                     f"Workflow '{self.name}' ({self.ctx.instance_id}) recorded patches "
@@ -133,8 +133,7 @@ class Replay:
 
     def _apply(self, event: ev.HistoryEvent) -> None:
         if self.completion is not None:
-            if isinstance(event, ev.EventRaised) and self.completion.status == CONTINUED_AS_NEW:
-                self._buffer_event(event)
+            self._apply_after_completion(event)
             return
         if self._suspended and not isinstance(
             event, (ev.ExecutionResumed, ev.ExecutionTerminated, ev.OrchestratorStarted)
@@ -149,6 +148,22 @@ class Replay:
         except Exception as exc:  # workflow code and determinism failures end the run
             self._fail(exc)
 
+    def _apply_after_completion(self, event: ev.HistoryEvent) -> None:
+        """Once the run has ended, only events a continue-as-new carries over and the
+        scheduling events recorded in the final step still matter; the latter must match
+        what the code did (code that now ends earlier than its history is non-deterministic).
+        A run that already failed keeps its first failure."""
+        assert self.completion is not None
+        if isinstance(event, ev.EventRaised) and self.completion.status == CONTINUED_AS_NEW:
+            self._buffer_event(event)
+        elif self.completion.status != FAILED and isinstance(
+            event, (ev.TaskScheduled, ev.TimerCreated, ev.SubOrchestrationInstanceCreated)
+        ):
+            try:
+                self._handlers[type(event)](event)
+            except NonDeterminismError as exc:
+                self._fail(exc)
+
     def _result(self, applied: list[ev.HistoryEvent]) -> ExecutionResult:
         ctx = self.ctx
         new_events = [self._with_recorded_version(e) for e in applied]
@@ -157,6 +172,11 @@ class Replay:
             actions = []
         new_events.extend(_event_for_action(a, ctx.current_utc_datetime) for a in actions)
         ctx._pending_actions.clear()
+        # What replaying the SubOrchestrationInstanceCreated events would record, so a
+        # cached Replay terminates the same children as a cold one.
+        ctx._open_children.update(
+            (a.task_id, (a.instance_id, a.app_id)) for a in actions if isinstance(a, act.CreateSubOrchestration)
+        )
         if self.completion is not None:
             completion = self._final_completion()
             if completion.status == TERMINATED and self._terminate_recursive:
@@ -225,7 +245,7 @@ class Replay:
     # -- one handler per event type ----------------------------------------------------
 
     def _apply_orchestrator_started(self, event: ev.OrchestratorStarted) -> None:
-        self.ctx._now = event.timestamp
+        self.ctx._now = to_naive_utc(event.timestamp)
         self._current_started = event
         if self.ctx._is_replaying:
             if event.version is not None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from persistence import errors, records
-from persistence.records import NewInstance
+from persistence.records import NewInstance, NewOutbox
 from persistence.store import Store
 from tests.integration.persistence import builders as b
 
@@ -92,8 +92,9 @@ def test_enqueue_skips_message_ids_already_there(store: Store) -> None:
 def test_enqueue_writes_outbox_only_when_a_message_was_new(store: Store) -> None:
     b.create(store, "wf-1")
     before = b.row_counts(store, "wf-1")["outbox"]
-    assert store.enqueue("wf-1", [b.message("a")], [b.orchestrate("wf-1")]) == 1
-    assert store.enqueue("wf-1", [b.message("a")], [b.orchestrate("wf-1")]) == 0
+    wake = NewOutbox("app", "orchestrate", "{}")  # instance_id defaults to wf-1
+    assert store.enqueue("wf-1", [b.message("a")], [wake]) == 1
+    assert store.enqueue("wf-1", [b.message("a")], [wake]) == 0
     assert b.row_counts(store, "wf-1")["outbox"] == before + 1
 
 

@@ -1,0 +1,48 @@
+"""Running Celery as a foreground process: a worker on given queues, or beat ticking timers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Sequence
+
+from celery import Celery
+
+from brokers import queues
+
+
+def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurrency: int, name: str,
+               loglevel: str = "INFO") -> None:
+    """Consume `worker_queues` until stopped (SIGTERM: warm shutdown, acks_late keeps work safe)."""
+    app.set_current()
+    app.set_default()
+    worker = app.Worker(
+        queues=list(worker_queues),
+        pool_cls=pool,
+        concurrency=concurrency,
+        hostname=f"{name}-{os.getpid()}@{socket.gethostname()}",
+        loglevel=loglevel,
+        without_mingle=True,
+        without_gossip=True,
+        optimization="fair",
+    )
+    worker.start()
+
+
+def run_beat(app: Celery, app_ids: Sequence[str], *, interval: float = 1.0, loglevel: str = "INFO") -> None:
+    """Send `ledgerflow.tick` to each app's workflow queue every `interval` seconds.
+
+    Beat only ticks: the tick claims due timer rows in the database, so two beats do no
+    harm and a missing beat only delays timers."""
+    app.conf.beat_schedule = {
+        f"ledgerflow-tick-{app_id}": {
+            "task": queues.TICK_TASK,
+            "schedule": interval,
+            "args": [app_id],
+            "options": {"queue": queues.workflow_queue(app_id), "expires": max(interval * 5, 5)},
+        }
+        for app_id in app_ids
+    }
+    schedule_file = os.path.join(tempfile.mkdtemp(prefix="ledgerflow-beat-"), "schedule")
+    app.Beat(loglevel=loglevel, schedule=schedule_file, max_interval=interval).run()
