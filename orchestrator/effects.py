@@ -121,6 +121,7 @@ class Effects:
             self._continue_as_new(a)
             return
         self.tx.delete_timers()
+        self.tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         if a.parent is not None:
             self._report_to_parent(a)
 

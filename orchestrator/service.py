@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator import inbox
+from orchestrator import faults, inbox
 from orchestrator.cache import CacheKey, ReplayCache
 from orchestrator.effects import Effects, activity_key, completion_fields
 from orchestrator.engine import codec
@@ -100,6 +100,7 @@ class OrchestratorService:
             raise
         if outcome is None:
             return None
+        faults.after_commit()
         if replay_to_keep is not None and final is not None:
             self.cache.put(instance_id, _cache_key(final), replay_to_keep)
         self.publish(list(zip(outbox_ids, outbox, strict=True)))

@@ -156,6 +156,14 @@ class StepTx:
             ).rowcount
         return total
 
+    def delete_outbox_kind(self, kind: str) -> int:
+        """Delete this instance's outbox rows of one kind (open activity calls of a run
+        that has finished: nothing waits for their results any more)."""
+        t = schema.outbox
+        return self._c().execute(
+            sa.delete(t).where(t.c.instance_id == self.instance_id, t.c.kind == kind)
+        ).rowcount
+
     def update_instance(self, **fields: Any) -> records.InstanceRecord:
         """Update columns of the locked instance; returns the new record.
 

@@ -34,6 +34,11 @@ COMPLETED, FAILED, TERMINATED, CONTINUED_AS_NEW = "COMPLETED", "FAILED", "TERMIN
 
 VERSION_NOT_AVAILABLE, PATCH_MISMATCH = "VERSION_NOT_AVAILABLE", "PATCH_MISMATCH"
 
+#: Events the engine wrote for actions already taken: a replay matches them at once.
+_SCHEDULING_EVENTS = (ev.TaskScheduled, ev.TimerCreated, ev.SubOrchestrationInstanceCreated)
+#: A suspended run holds every other event until it is resumed.
+_NOT_HELD_WHILE_SUSPENDED = (ev.ExecutionResumed, ev.ExecutionTerminated, ev.OrchestratorStarted, *_SCHEDULING_EVENTS)
+
 
 @dataclass(frozen=True, slots=True)
 class Stall:
@@ -135,9 +140,7 @@ class Replay:
         if self.completion is not None:
             self._apply_after_completion(event)
             return
-        if self._suspended and not isinstance(
-            event, (ev.ExecutionResumed, ev.ExecutionTerminated, ev.OrchestratorStarted)
-        ):
+        if self._suspended and not isinstance(event, _NOT_HELD_WHILE_SUSPENDED):
             self._suspended_buffer.append(event)
             return
         try:
@@ -156,9 +159,7 @@ class Replay:
         assert self.completion is not None
         if isinstance(event, ev.EventRaised) and self.completion.status == CONTINUED_AS_NEW:
             self._buffer_event(event)
-        elif self.completion.status != FAILED and isinstance(
-            event, (ev.TaskScheduled, ev.TimerCreated, ev.SubOrchestrationInstanceCreated)
-        ):
+        elif self.completion.status != FAILED and isinstance(event, _SCHEDULING_EVENTS):
             try:
                 self._handlers[type(event)](event)
             except NonDeterminismError as exc:

@@ -72,74 +72,145 @@ class Scenario:
 def _scenarios() -> list[Scenario]:
     at = f.at
     return [
-        Scenario("chain", "chain", ["ann", "bob", "cy"], [
-            (1, [f.task_completed(0, "Hello ann", t=at(1))]),
-            (2, [f.task_completed(1, "Hello bob", t=at(2))]),
-            (3, [f.task_completed(2, "Hello cy", t=at(3))]),
-        ]),
-        Scenario("fan_out", "fan_out", 4, [
-            (1, [f.task_completed(2, 4, t=at(1)), f.task_completed(0, 0, t=at(1))]),
-            (2, [f.task_completed(3, 9, t=at(2)), f.task_completed(1, 1, t=at(2))]),
-            (3, [f.task_completed(4, 14, t=at(3))]),
-        ]),
-        Scenario("timers_and_events", "timers_and_events", None, [
-            (10, [f.event_raised("Approval", {"by": "ann"}, t=at(10))]),
-            (40, [f.timer_fired(1, at(40))]),
-            (45, [f.timer_fired(2, at(45))]),
-            (50, [f.event_raised("RACE", "won", t=at(50))]),
-        ]),
-        Scenario("retries", "retries", None, [
-            (1, [f.task_failed(0, "flaky once", "IOError", t=at(1))]),
-            (3, [f.timer_fired(1, at(3))]),
-            (4, [f.task_completed(2, "ok", t=at(4))]),
-            (5, [f.task_failed(3, "doomed 1", t=at(5))]),
-            (7, [f.timer_fired(4, at(7))]),
-            (8, [f.task_failed(5, "doomed 2", t=at(8))]),
-            (12, [f.timer_fired(6, at(12))]),
-            (13, [f.task_failed(7, "doomed 3", t=at(13))]),
-            (21, [f.timer_fired(8, at(21))]),
-            (22, [f.task_failed(9, "doomed 4", t=at(22))]),
-        ]),
-        Scenario("child_workflows", "parent", 2, [
-            (1, [f.child_completed(1, 2, t=at(1)), f.child_completed(0, 0, t=at(1))]),
-            (2, [f.child_failed(2, "negative input", "ValueError", t=at(2))]),
-        ]),
-        Scenario("continue_as_new", "looping", 0, [
-            (1, [f.event_raised("tick", 1, t=at(1)), f.event_raised("tick", 2, t=at(1)),
-                 f.event_raised("other", "x", t=at(1))]),
-        ]),
-        Scenario("suspend_resume", "suspendable", None, [
-            (1, [f.suspended("maintenance", t=at(1))]),
-            (2, [f.task_completed(0, 1, t=at(2))]),
-            (3, [f.resumed(t=at(3))]),
-            (4, [f.task_completed(1, 2, t=at(4))]),
-        ]),
-        Scenario("terminated", "long_running", None, [
-            (1, [f.child_completed(1, "done", t=at(1))]),
-            (2, [f.terminated({"by": "operator"}, t=at(2))]),
-        ]),
+        Scenario(
+            "chain",
+            "chain",
+            ["ann", "bob", "cy"],
+            [
+                (1, [f.task_completed(0, "Hello ann", t=at(1))]),
+                (2, [f.task_completed(1, "Hello bob", t=at(2))]),
+                (3, [f.task_completed(2, "Hello cy", t=at(3))]),
+            ],
+        ),
+        Scenario(
+            "fan_out",
+            "fan_out",
+            4,
+            [
+                (1, [f.task_completed(2, 4, t=at(1)), f.task_completed(0, 0, t=at(1))]),
+                (2, [f.task_completed(3, 9, t=at(2)), f.task_completed(1, 1, t=at(2))]),
+                (3, [f.task_completed(4, 14, t=at(3))]),
+            ],
+        ),
+        Scenario(
+            "timers_and_events",
+            "timers_and_events",
+            None,
+            [
+                (10, [f.event_raised("Approval", {"by": "ann"}, t=at(10))]),
+                (40, [f.timer_fired(1, at(40))]),
+                (45, [f.timer_fired(2, at(45))]),
+                (50, [f.event_raised("RACE", "won", t=at(50))]),
+            ],
+        ),
+        Scenario(
+            "retries",
+            "retries",
+            None,
+            [
+                (1, [f.task_failed(0, "flaky once", "IOError", t=at(1))]),
+                (3, [f.timer_fired(1, at(3))]),
+                (4, [f.task_completed(2, "ok", t=at(4))]),
+                (5, [f.task_failed(3, "doomed 1", t=at(5))]),
+                (7, [f.timer_fired(4, at(7))]),
+                (8, [f.task_failed(5, "doomed 2", t=at(8))]),
+                (12, [f.timer_fired(6, at(12))]),
+                (13, [f.task_failed(7, "doomed 3", t=at(13))]),
+                (21, [f.timer_fired(8, at(21))]),
+                (22, [f.task_failed(9, "doomed 4", t=at(22))]),
+            ],
+        ),
+        Scenario(
+            "child_workflows",
+            "parent",
+            2,
+            [
+                (1, [f.child_completed(1, 2, t=at(1)), f.child_completed(0, 0, t=at(1))]),
+                (2, [f.child_failed(2, "negative input", "ValueError", t=at(2))]),
+            ],
+        ),
+        Scenario(
+            "continue_as_new",
+            "looping",
+            0,
+            [
+                (
+                    1,
+                    [
+                        f.event_raised("tick", 1, t=at(1)),
+                        f.event_raised("tick", 2, t=at(1)),
+                        f.event_raised("other", "x", t=at(1)),
+                    ],
+                ),
+            ],
+        ),
+        Scenario(
+            "suspend_resume",
+            "suspendable",
+            None,
+            [
+                (1, [f.suspended("maintenance", t=at(1))]),
+                (2, [f.task_completed(0, 1, t=at(2))]),
+                (3, [f.resumed(t=at(3))]),
+                (4, [f.task_completed(1, 2, t=at(4))]),
+            ],
+        ),
+        Scenario(
+            "terminated",
+            "long_running",
+            None,
+            [
+                (1, [f.child_completed(1, "done", t=at(1))]),
+                (2, [f.terminated({"by": "operator"}, t=at(2))]),
+            ],
+        ),
         Scenario("versioned_v1", "pricing", 100, [(1, [f.task_completed(0, 110, t=at(1))])]),
-        Scenario("versioned_v2", "pricing", 100, [
-            (1, [f.task_completed(0, 120, t=at(1))]),
-            (2, [f.task_completed(1, 24, t=at(2))]),
-        ]),
-        Scenario("patched_before", "patched", None, [
-            (1, [f.task_completed(0, t=at(1))]),
-            (2, [f.task_completed(1, t=at(2))]),
-        ]),
-        Scenario("patched_after", "patched", None, [
-            (1, [f.task_completed(0, t=at(1))]),
-            (2, [f.task_completed(1, t=at(2))]),
-            (3, [f.task_completed(2, t=at(3))]),
-        ]),
+        Scenario(
+            "versioned_v2",
+            "pricing",
+            100,
+            [
+                (1, [f.task_completed(0, 120, t=at(1))]),
+                (2, [f.task_completed(1, 24, t=at(2))]),
+            ],
+        ),
+        Scenario(
+            "patched_before",
+            "patched",
+            None,
+            [
+                (1, [f.task_completed(0, t=at(1))]),
+                (2, [f.task_completed(1, t=at(2))]),
+            ],
+        ),
+        Scenario(
+            "patched_after",
+            "patched",
+            None,
+            [
+                (1, [f.task_completed(0, t=at(1))]),
+                (2, [f.task_completed(1, t=at(2))]),
+                (3, [f.task_completed(2, t=at(3))]),
+            ],
+        ),
         Scenario("helpers", "helpers", None, [(1, [f.timer_fired(0, at(1))])]),
-        Scenario("serialization", "serialization", workflows.Shipment("o-1", [{"sku": "A", "qty": 2}]), [
-            (1, [f.task_completed(0, SimpleNamespace(code="LBL-1"), t=at(1))]),
-        ]),
-        Scenario("failing", "failing", None, [
-            (1, [f.task_completed(0, t=at(1))]),
-            (2, [f.task_failed(1, "disk full", "OSError", t=at(2))]),
-        ]),
+        Scenario(
+            "serialization",
+            "serialization",
+            workflows.Shipment("o-1", [{"sku": "A", "qty": 2}]),
+            [
+                (1, [f.task_completed(0, SimpleNamespace(code="LBL-1"), t=at(1))]),
+            ],
+        ),
+        Scenario(
+            "failing",
+            "failing",
+            None,
+            [
+                (1, [f.task_completed(0, t=at(1))]),
+                (2, [f.task_failed(1, "disk full", "OSError", t=at(2))]),
+            ],
+        ),
         Scenario("in_progress", "in_progress", None, [(1, [f.task_completed(0, t=at(1))])]),
         Scenario("nondeterministic", "nondeterministic", None, [(1, [f.task_completed(0, t=at(1))])]),
     ]

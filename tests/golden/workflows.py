@@ -141,8 +141,23 @@ def nondeterministic(ctx):
 
 
 def register(wfr: Registrar, *, with_versions: tuple[str, ...] = ("v1", "v2")) -> Registrar:
-    for fn in (chain, fan_out, timers_and_events, retries, child, parent, looping, suspendable,
-               long_running, patched, helpers, serialization, failing, in_progress, nondeterministic):
+    for fn in (
+        chain,
+        fan_out,
+        timers_and_events,
+        retries,
+        child,
+        parent,
+        looping,
+        suspendable,
+        long_running,
+        patched,
+        helpers,
+        serialization,
+        failing,
+        in_progress,
+        nondeterministic,
+    ):
         wfr.register_workflow(fn)
     versions = {"v1": pricing_v1, "v2": pricing_v2}
     for name in with_versions:

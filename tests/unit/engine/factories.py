@@ -28,11 +28,15 @@ def failure(message: str = "boom", error_type: str = "ValueError", stack_trace: 
     return ev.FailureDetails(message, error_type, stack_trace)
 
 
-def started(name: str, input: Any = None, *, t: datetime = T0, parent: ev.ParentInfo | None = None) -> ev.ExecutionStarted:
+def started(
+    name: str, input: Any = None, *, t: datetime = T0, parent: ev.ParentInfo | None = None
+) -> ev.ExecutionStarted:
     return ev.ExecutionStarted(t, name, to_json(input), parent)
 
 
-def orchestrator_started(t: datetime = T0, *, version: str | None = None, patches: Sequence[str] = ()) -> ev.OrchestratorStarted:
+def orchestrator_started(
+    t: datetime = T0, *, version: str | None = None, patches: Sequence[str] = ()
+) -> ev.OrchestratorStarted:
     return ev.OrchestratorStarted(t, version, tuple(patches))
 
 
@@ -56,7 +60,9 @@ def timer_fired(id: int, fire_at: datetime, *, t: datetime | None = None) -> ev.
     return ev.TimerFired(t or fire_at, id, fire_at)
 
 
-def child_created(id: int, name: str, instance_id: str, input: Any = None, *, t: datetime = T0) -> ev.SubOrchestrationInstanceCreated:
+def child_created(
+    id: int, name: str, instance_id: str, input: Any = None, *, t: datetime = T0
+) -> ev.SubOrchestrationInstanceCreated:
     return ev.SubOrchestrationInstanceCreated(t, id, name, instance_id, to_json(input))
 
 
@@ -64,7 +70,9 @@ def child_completed(id: int, result: Any = None, *, t: datetime = T0) -> ev.SubO
     return ev.SubOrchestrationInstanceCompleted(t, id, to_json(result))
 
 
-def child_failed(id: int, message: str = "boom", error_type: str = "ValueError", *, t: datetime = T0) -> ev.SubOrchestrationInstanceFailed:
+def child_failed(
+    id: int, message: str = "boom", error_type: str = "ValueError", *, t: datetime = T0
+) -> ev.SubOrchestrationInstanceFailed:
     return ev.SubOrchestrationInstanceFailed(t, id, failure(message, error_type, "Traceback: ..."))
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ledgerflow.registration import Registrar
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
 from orchestrator.engine import executor
 from orchestrator.engine.errors import TaskFailedError
-from ledgerflow.registration import Registrar
 from tests.unit.engine.factories import (
     INSTANCE,
     Run,
@@ -43,7 +43,11 @@ def test_plain_function_workflow_completes_in_one_step() -> None:
     result = executor.execute(wfr.registry, INSTANCE, [], [orchestrator_started(), started("adder", [1, 2, 3])])
     assert result.status == executor.COMPLETED
     assert result.actions == [act.CompleteOrchestration("COMPLETED", '{"sum": 6}')]
-    assert [type(e).__name__ for e in result.new_events] == ["OrchestratorStarted", "ExecutionStarted", "ExecutionCompleted"]
+    assert [type(e).__name__ for e in result.new_events] == [
+        "OrchestratorStarted",
+        "ExecutionStarted",
+        "ExecutionCompleted",
+    ]
 
 
 def test_generator_returning_without_yield_completes() -> None:
@@ -78,8 +82,12 @@ def test_completion_schedules_next_activity_with_next_sequence() -> None:
 def test_last_completion_completes_with_all_results() -> None:
     wfr = _chain_registry()
     old = [
-        orchestrator_started(), started("sequence", ["a", "b"]), task_scheduled(0, "hello", "a"),
-        orchestrator_started(), task_completed(0, "Hello a!"), task_scheduled(1, "hello", "b"),
+        orchestrator_started(),
+        started("sequence", ["a", "b"]),
+        task_scheduled(0, "hello", "a"),
+        orchestrator_started(),
+        task_completed(0, "Hello a!"),
+        task_scheduled(1, "hello", "b"),
     ]
     result = executor.execute(wfr.registry, INSTANCE, old, [orchestrator_started(), task_completed(1, "Hello b!")])
     assert result.status == executor.COMPLETED

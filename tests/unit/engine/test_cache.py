@@ -92,8 +92,12 @@ def test_terminate_at_any_step_warm_equals_cold(cut: int) -> None:
 
 
 def test_failure_warm_equals_cold() -> None:
-    steps = [[f.started("everything", 1)], [f.task_completed(0)], [f.task_failed(1, "x", "NonRetryableError")],
-             [f.child_failed(2, "kid broke")]]
+    steps = [
+        [f.started("everything", 1)],
+        [f.task_completed(0)],
+        [f.task_failed(1, "x", "NonRetryableError")],
+        [f.child_failed(2, "kid broke")],
+    ]
     assert compare_warm_and_cold(_registry().registry, steps)[-1].status == executor.FAILED
 
 
@@ -115,3 +119,16 @@ def test_warm_replay_reports_a_stall_like_cold() -> None:
     assert stall is not None and stall.reason == executor.VERSION_NOT_AVAILABLE
     cold = executor.execute(other.registry, f.INSTANCE, run.history, [f.orchestrator_started(), f.task_completed(0)])
     assert cold.stall == stall
+
+
+def test_suspend_in_the_same_batch_as_a_completion_warm_equals_cold() -> None:
+    steps = [
+        [f.started("everything", 1)],
+        [f.task_completed(0, "a"), f.suspended()],
+        [],
+        [f.task_failed(1, "x", "NonRetryableError")],
+        [f.resumed()],
+    ]
+    results = compare_warm_and_cold(_registry().registry, steps)
+    assert [r.status for r in results] == ["RUNNING", "SUSPENDED", "SUSPENDED", "SUSPENDED", "RUNNING"]
+    assert [len(r.actions) for r in results] == [1, 1, 0, 0, 1]

@@ -130,7 +130,11 @@ def test_fan_out_children_results_in_order() -> None:
 
     run = Run(wfr.registry)
     assert [a.instance_id for a in run.start("parent").actions] == ["wf-1:0000", "wf-1:0001", "wf-1:0002"]
-    assert output(run.step([child_completed(2, "c"), child_completed(0, "a"), child_completed(1, "b")])) == ["a", "b", "c"]
+    assert output(run.step([child_completed(2, "c"), child_completed(0, "a"), child_completed(1, "b")])) == [
+        "a",
+        "b",
+        "c",
+    ]
 
 
 def test_child_created_event_with_another_name_is_non_deterministic() -> None:

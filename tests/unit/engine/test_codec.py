@@ -81,7 +81,11 @@ def test_unknown_fields_are_ignored() -> None:
         ("TaskCompleted", "[1, 2]", "Malformed TaskCompleted payload"),
         ("TaskCompleted", '{"task_id": 1}', "Malformed TaskCompleted payload"),
         ("TimerFired", '{"timestamp":"yesterday","timer_id":1,"fire_at":"x"}', "Malformed TimerFired payload"),
-        ("TaskFailed", '{"timestamp":"2024-01-01T12:00:00","task_id":1,"failure":"oops"}', "Malformed TaskFailed payload"),
+        (
+            "TaskFailed",
+            '{"timestamp":"2024-01-01T12:00:00","task_id":1,"failure":"oops"}',
+            "Malformed TaskFailed payload",
+        ),
     ],
 )
 def test_malformed_payloads_raise_codec_error(type_name, payload, message) -> None:

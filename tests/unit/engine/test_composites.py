@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from ledgerflow.registration import Registrar
 from orchestrator.engine import actions as act
 from orchestrator.engine import executor
@@ -166,8 +168,6 @@ def test_nested_composites() -> None:
 
 
 def test_composite_rejects_non_tasks() -> None:
-    import pytest
-
     with pytest.raises(TypeError, match="when_all/when_any take tasks, got int"):
         when_all([CompletableTask(), 5])
     with pytest.raises(TypeError, match="got str"):
@@ -175,8 +175,6 @@ def test_composite_rejects_non_tasks() -> None:
 
 
 def test_task_result_helpers() -> None:
-    import pytest
-
     task = CompletableTask()
     with pytest.raises(ValueError, match="has not completed"):
         task.get_result()

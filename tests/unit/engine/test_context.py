@@ -107,7 +107,9 @@ def test_new_guid_values_are_uuids_distinct_per_call_and_per_instance() -> None:
 def test_new_guid_depends_on_workflow_time_not_wall_clock() -> None:
     ctx = WorkflowContext("i-1", Registry())
     ctx._now = T0
-    assert ctx.new_guid() == str(uuid.uuid5(uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875"), f"i-1_{T0.isoformat()}_0"))
+    assert ctx.new_guid() == str(
+        uuid.uuid5(uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875"), f"i-1_{T0.isoformat()}_0")
+    )
 
 
 def test_random_is_seeded_by_instance_id() -> None:

@@ -106,7 +106,9 @@ def test_carried_events_feed_the_next_generation_as_new_events() -> None:
     assert first.completion.carryover_events == (event_raised("msg", "hello"),)
     next_input = from_json(first.completion.result)
     second = executor.execute(
-        wfr.registry, "wf-1", [],
+        wfr.registry,
+        "wf-1",
+        [],
         [orchestrator_started(at(1)), started("wf", next_input, t=at(1)), *first.completion.carryover_events],
     )
     assert second.status == executor.COMPLETED

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine import codec
+from orchestrator.engine import codec, executor
 from orchestrator.engine import events as ev
-from orchestrator.engine import executor
 from tests.golden import record, workflows
 
 HISTORIES = Path(record.__file__).resolve().parent / "histories"
@@ -32,7 +31,13 @@ FILES = sorted(HISTORIES.glob("*.json"))
 REPLAY_ONLY = {"versioned_v1", "patched_before"}
 NONDETERMINISTIC = {"nondeterministic"}
 #: Events the engine writes itself; every other event in a step was fed to it.
-ENGINE_WRITTEN = (ev.TaskScheduled, ev.TimerCreated, ev.SubOrchestrationInstanceCreated, ev.ExecutionCompleted, ev.ContinuedAsNew)
+ENGINE_WRITTEN = (
+    ev.TaskScheduled,
+    ev.TimerCreated,
+    ev.SubOrchestrationInstanceCreated,
+    ev.ExecutionCompleted,
+    ev.ContinuedAsNew,
+)
 
 
 def load(path: Path) -> list[ev.HistoryEvent]:
@@ -120,7 +125,10 @@ def test_golden_history_replays_with_no_mismatch(path: Path) -> None:
 def test_nondeterministic_golden_history_fails_with_non_determinism_error(path: Path) -> None:
     history = load(path)
     result = executor.execute(
-        workflows.registrar().registry, record.instance_id(path.stem), history, [ev.OrchestratorStarted(history[-1].timestamp)]
+        workflows.registrar().registry,
+        record.instance_id(path.stem),
+        history,
+        [ev.OrchestratorStarted(history[-1].timestamp)],
     )
     assert result.status == executor.FAILED
     assert result.completion.failure.error_type == "NonDeterminismError"

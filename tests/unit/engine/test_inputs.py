@@ -66,7 +66,7 @@ def test_optional_pydantic_annotation_is_unwrapped() -> None:
     wfr = Registrar()
 
     @wfr.workflow
-    def wf(ctx, order: Optional[Order]):  # noqa: UP007 - the typing form is what users write
+    def wf(ctx, order: Optional[Order]):  # noqa: UP045 - the typing form is what users write
         return None if order is None else type(order).__name__
 
     @wfr.workflow

@@ -57,10 +57,26 @@ HISTORY_A = [orchestrator_started(), started("wf"), task_scheduled(0, "a")]
 @pytest.mark.parametrize(
     ("body", "history", "expected"),
     [
-        (_activity_b, HISTORY_A, "at sequence 0 history records call_activity(a) but the current code called call_activity(b)"),
-        (_timer, HISTORY_A, "at sequence 0 history records call_activity(a) but the current code called create_timer()"),
-        (_child, HISTORY_A, "at sequence 0 history records call_activity(a) but the current code called call_child_workflow(a)"),
-        (_nothing, HISTORY_A, "history records call_activity(a) at sequence 0, but the current code scheduled nothing there"),
+        (
+            _activity_b,
+            HISTORY_A,
+            "at sequence 0 history records call_activity(a) but the current code called call_activity(b)",
+        ),
+        (
+            _timer,
+            HISTORY_A,
+            "at sequence 0 history records call_activity(a) but the current code called create_timer()",
+        ),
+        (
+            _child,
+            HISTORY_A,
+            "at sequence 0 history records call_activity(a) but the current code called call_child_workflow(a)",
+        ),
+        (
+            _nothing,
+            HISTORY_A,
+            "history records call_activity(a) at sequence 0, but the current code scheduled nothing there",
+        ),
         (
             _activity_a,
             [orchestrator_started(), started("wf"), timer_created(0, at(5))],
@@ -90,10 +106,16 @@ def test_mismatch_later_in_history_is_detected() -> None:
         yield ctx.call_activity("c")
 
     history = [
-        orchestrator_started(), started("wf"), task_scheduled(0, "a"),
-        orchestrator_started(), task_completed(0), task_scheduled(1, "b"),
+        orchestrator_started(),
+        started("wf"),
+        task_scheduled(0, "a"),
+        orchestrator_started(),
+        task_completed(0),
+        task_scheduled(1, "b"),
     ]
-    result = executor.execute(_registry(changed).registry, INSTANCE, history, [orchestrator_started(), task_completed(1)])
+    result = executor.execute(
+        _registry(changed).registry, INSTANCE, history, [orchestrator_started(), task_completed(1)]
+    )
     assert result.completion.failure.error_type == "NonDeterminismError"
     assert "at sequence 1 history records call_activity(b) but the current code called call_activity(c)" in (
         result.completion.failure.message
@@ -102,10 +124,16 @@ def test_mismatch_later_in_history_is_detected() -> None:
 
 def test_code_that_now_ends_before_its_recorded_schedules_is_non_deterministic() -> None:
     history = [
-        orchestrator_started(), started("wf"), task_scheduled(0, "a"),
-        orchestrator_started(), task_completed(0), task_scheduled(1, "b"),
+        orchestrator_started(),
+        started("wf"),
+        task_scheduled(0, "a"),
+        orchestrator_started(),
+        task_completed(0),
+        task_scheduled(1, "b"),
     ]
-    result = executor.execute(_registry(_activity_a).registry, INSTANCE, history, [orchestrator_started(), task_completed(1)])
+    result = executor.execute(
+        _registry(_activity_a).registry, INSTANCE, history, [orchestrator_started(), task_completed(1)]
+    )
     assert result.status == executor.FAILED
     assert result.completion.failure.error_type == "NonDeterminismError"
     assert "history records call_activity(b) at sequence 1, but the current code scheduled nothing there" in (
@@ -122,7 +150,10 @@ def test_fire_and_forget_schedules_recorded_with_the_completion_replay_cleanly()
     run = Run(_registry(notify_and_finish).registry)
     run.start("wf")
     live = run.step([task_completed(0)])
-    assert live.actions == [act.ScheduleTask(1, "notify", None, None, 1, 1), act.CompleteOrchestration("COMPLETED", '"done"')]
+    assert live.actions == [
+        act.ScheduleTask(1, "notify", None, None, 1, 1),
+        act.CompleteOrchestration("COMPLETED", '"done"'),
+    ]
     cold = executor.execute(run.registry, INSTANCE, run.history, [orchestrator_started()])
     assert cold.status == executor.COMPLETED and output(cold) == "done"
 
@@ -132,7 +163,9 @@ def test_extra_actions_after_the_recorded_history_are_new_actions_not_errors() -
         yield ctx.call_activity("a")
         yield ctx.call_activity("added_later")
 
-    result = executor.execute(_registry(more).registry, INSTANCE, HISTORY_A, [orchestrator_started(), task_completed(0)])
+    result = executor.execute(
+        _registry(more).registry, INSTANCE, HISTORY_A, [orchestrator_started(), task_completed(0)]
+    )
     assert result.actions == [act.ScheduleTask(1, "added_later", None, None, 1, 1)]
 
 

@@ -3,21 +3,24 @@ cached Replay deciding exactly what a cold execute decides."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta, timezone
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ledgerflow.registration import Registrar
-from orchestrator.engine import codec
+from orchestrator.engine import codec, executor
 from orchestrator.engine import events as ev
-from orchestrator.engine import executor
 from orchestrator.engine.errors import TaskFailedError
 from orchestrator.engine.tasks import when_all
 from tests.golden import workflows
 from tests.unit.engine import factories as f
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("LF_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Modest by default so the engine suite stays fast; raise it to hunt (e.g. 5000) locally.
+EXAMPLES = int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "100"))
+#: database=None: nothing is written to .hypothesis/ in the work tree.
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 STATUSES = {"RUNNING", "SUSPENDED", "STALLED", "COMPLETED", "FAILED", "TERMINATED", "CONTINUED_AS_NEW"}
 
 
@@ -55,17 +58,17 @@ def fan_out_deliveries(draw):
 @given(fan_out_deliveries())
 def test_any_interleaving_and_batching_of_fan_out_completions_gives_the_same_result(case) -> None:
     n, failing, deliveries, cuts = case
-    events = [
-        f.task_failed(i, f"task {i} broke") if i in failing else f.task_completed(i, i * 10) for i in deliveries
-    ]
+    events = [f.task_failed(i, f"task {i} broke") if i in failing else f.task_completed(i, i * 10) for i in deliveries]
     run = f.Run(_fan_out_registry().registry)
     run.start("fan", n)
     bounds = [0, *cuts, len(events)]
-    for step, (lo, hi) in enumerate(zip(bounds, bounds[1:]), start=1):
+    for step, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False), start=1):
         run.step(events[lo:hi], t=f.at(step))
-    expected = f"failed: wf-1: Activity task #{min(failing)} failed: task {min(failing)} broke" if failing else [
-        i * 10 for i in range(n)
-    ]
+    expected = (
+        f"failed: wf-1: Activity task #{min(failing)} failed: task {min(failing)} broke"
+        if failing
+        else [i * 10 for i in range(n)]
+    )
     first_done = next(r for r in run.results if r.completion is not None)
     assert first_done.status == executor.COMPLETED
     assert f.output(first_done) == expected
@@ -86,8 +89,12 @@ FED_EVENTS = st.one_of(
     st.builds(f.timer_fired, IDS, WHEN),
     st.builds(f.child_completed, IDS, SMALL_JSON, t=WHEN),
     st.builds(f.child_failed, IDS, st.text(max_size=5), t=WHEN),
-    st.builds(f.event_raised, st.sampled_from(["approval", "APPROVAL", "tick", "race", "second", "never", "x"]),
-              SMALL_JSON, t=WHEN),
+    st.builds(
+        f.event_raised,
+        st.sampled_from(["approval", "APPROVAL", "tick", "race", "second", "never", "x"]),
+        SMALL_JSON,
+        t=WHEN,
+    ),
     st.builds(f.suspended, t=WHEN),
     st.builds(f.resumed, t=WHEN),
     st.builds(f.terminated, SMALL_JSON, recursive=st.booleans(), t=WHEN),
@@ -95,8 +102,12 @@ FED_EVENTS = st.one_of(
 ANY_EVENTS = st.one_of(
     FED_EVENTS,
     st.builds(f.started, st.sampled_from(WORKFLOW_NAMES), SMALL_JSON, t=WHEN),
-    st.builds(f.orchestrator_started, WHEN, version=st.sampled_from([None, "v1", "v2", "v9"]),
-              patches=st.lists(st.sampled_from(["send-receipt", "other"]), max_size=2)),
+    st.builds(
+        f.orchestrator_started,
+        WHEN,
+        version=st.sampled_from([None, "v1", "v2", "v9"]),
+        patches=st.lists(st.sampled_from(["send-receipt", "other"]), max_size=2),
+    ),
     st.builds(f.task_scheduled, IDS, st.sampled_from(["greet", "square", "flaky", "charge"]), SMALL_JSON, t=WHEN),
     st.builds(f.timer_created, IDS, WHEN, t=WHEN),
     st.builds(f.child_created, IDS, st.sampled_from(["child", "other"]), st.text(max_size=4), t=WHEN),
@@ -141,7 +152,10 @@ EVENT_STRATEGIES = {
     ev.ExecutionResumed: st.builds(ev.ExecutionResumed, TIMES, OPT_TEXT),
     ev.ExecutionTerminated: st.builds(ev.ExecutionTerminated, TIMES, OPT_TEXT, st.booleans()),
     ev.ExecutionCompleted: st.builds(
-        ev.ExecutionCompleted, TIMES, st.sampled_from(["COMPLETED", "FAILED", "TERMINATED"]), OPT_TEXT,
+        ev.ExecutionCompleted,
+        TIMES,
+        st.sampled_from(["COMPLETED", "FAILED", "TERMINATED"]),
+        OPT_TEXT,
         st.none() | FAILURES,
     ),
     ev.ContinuedAsNew: st.builds(ev.ContinuedAsNew, TIMES, OPT_TEXT, st.lists(RAISED, max_size=3).map(tuple)),
@@ -152,7 +166,7 @@ def test_codec_property_covers_every_event_type() -> None:
     assert set(EVENT_STRATEGIES) == set(ev.EVENT_TYPES)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES * 3, deadline=None, database=None)
 @given(st.one_of(*EVENT_STRATEGIES.values()))
 def test_codec_round_trips_every_event_type(event: ev.HistoryEvent) -> None:
     decoded = codec.decode(*codec.encode(event))
@@ -169,6 +183,9 @@ def test_codec_round_trips_every_event_type(event: ev.HistoryEvent) -> None:
     input=SMALL_JSON,
     steps=st.lists(st.lists(FED_EVENTS, max_size=4), min_size=1, max_size=6),
 )
+# Found by this property: actions taken in a step that ended suspended were scheduled again
+# by a cold replay (their TaskScheduled events were held with the suspended events).
+@example(name="nondeterministic", input=None, steps=[[f.task_completed(0), f.suspended()], []])
 def test_cached_replay_step_by_step_equals_cold_execute(name, input, steps) -> None:
     registry = workflows.registrar().registry
     warm = executor.Replay(registry, "prop")

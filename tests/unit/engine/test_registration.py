@@ -165,8 +165,15 @@ def test_call_activity_by_function_uses_registered_name() -> None:
             r.register_versioned_workflow(g, name="dup", version_name="v2", is_latest=True),
         ),
     ],
-    ids=["workflow", "activity", "same-fn-twice", "plain-then-versioned", "versioned-then-plain",
-         "same-version", "two-latest"],
+    ids=[
+        "workflow",
+        "activity",
+        "same-fn-twice",
+        "plain-then-versioned",
+        "versioned-then-plain",
+        "same-version",
+        "two-latest",
+    ],
 )
 def test_duplicate_names_raise_value_error(register) -> None:
     def f(ctx):

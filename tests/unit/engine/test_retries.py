@@ -31,8 +31,14 @@ S = timedelta(seconds=1)
     [
         ({"first_retry_interval": -S, "max_number_of_attempts": 1}, "first_retry_interval must be >= 0"),
         ({"first_retry_interval": S, "max_number_of_attempts": 0}, "max_number_of_attempts must be >= 1"),
-        ({"first_retry_interval": S, "max_number_of_attempts": 2, "backoff_coefficient": 0.5}, "backoff_coefficient must be >= 1"),
-        ({"first_retry_interval": S, "max_number_of_attempts": 2, "max_retry_interval": -S}, "max_retry_interval must be >= 0"),
+        (
+            {"first_retry_interval": S, "max_number_of_attempts": 2, "backoff_coefficient": 0.5},
+            "backoff_coefficient must be >= 1",
+        ),
+        (
+            {"first_retry_interval": S, "max_number_of_attempts": 2, "max_retry_interval": -S},
+            "max_retry_interval must be >= 0",
+        ),
         ({"first_retry_interval": S, "max_number_of_attempts": 2, "retry_timeout": -S}, "retry_timeout must be >= 0"),
     ],
 )
@@ -53,7 +59,12 @@ def test_retry_policy_defaults() -> None:
         (RetryPolicy(first_retry_interval=S, max_number_of_attempts=1), []),
         (RetryPolicy(first_retry_interval=S, max_number_of_attempts=4), [1, 1, 1]),
         (RetryPolicy(first_retry_interval=S, max_number_of_attempts=5, backoff_coefficient=2), [1, 2, 4, 8]),
-        (RetryPolicy(first_retry_interval=2 * S, max_number_of_attempts=5, backoff_coefficient=3, max_retry_interval=10 * S), [2, 6, 10, 10]),
+        (
+            RetryPolicy(
+                first_retry_interval=2 * S, max_number_of_attempts=5, backoff_coefficient=3, max_retry_interval=10 * S
+            ),
+            [2, 6, 10, 10],
+        ),
         (RetryPolicy(first_retry_interval=S, max_number_of_attempts=3, backoff_coefficient=None), [1, 1]),
         (RetryPolicy(first_retry_interval=0 * S, max_number_of_attempts=3), [0, 0]),
     ],
@@ -110,8 +121,12 @@ def test_max_number_of_attempts_counts_the_first_try() -> None:
 
 
 def test_max_retry_interval_caps_the_timer() -> None:
-    policy = RetryPolicy(first_retry_interval=timedelta(seconds=10), max_number_of_attempts=5,
-                         backoff_coefficient=10, max_retry_interval=timedelta(seconds=15))
+    policy = RetryPolicy(
+        first_retry_interval=timedelta(seconds=10),
+        max_number_of_attempts=5,
+        backoff_coefficient=10,
+        max_retry_interval=timedelta(seconds=15),
+    )
     run = Run(_retrying(policy).registry)
     run.start("wf")
     assert run.step([task_failed(0)]).actions == [act.CreateTimer(1, at(10))]
@@ -196,7 +211,17 @@ def test_retries_replay_deterministically_from_history() -> None:
     assert output(result) == "third time"
     kinds = [type(e).__name__ for e in run.history if type(e).__name__ != "OrchestratorStarted"]
     assert kinds == [
-        "ExecutionStarted", "TaskScheduled", "TaskFailed", "TimerCreated", "TimerFired", "TaskScheduled",
-        "TaskFailed", "TimerCreated", "TimerFired", "TaskScheduled", "TaskCompleted", "ExecutionCompleted",
+        "ExecutionStarted",
+        "TaskScheduled",
+        "TaskFailed",
+        "TimerCreated",
+        "TimerFired",
+        "TaskScheduled",
+        "TaskFailed",
+        "TimerCreated",
+        "TimerFired",
+        "TaskScheduled",
+        "TaskCompleted",
+        "ExecutionCompleted",
     ]
     assert isinstance(run.history[0].timestamp, datetime)

@@ -106,7 +106,9 @@ def test_unserializable_value_error_names_type_and_call(value) -> None:
     with pytest.raises(SerializationError) as info:
         to_json(value, what="Input of call_activity('x')")
     assert isinstance(info.value, TypeError)
-    assert str(info.value).startswith(f"Input of call_activity('x') is not JSON-serializable: {type(value).__name__} value")
+    assert str(info.value).startswith(
+        f"Input of call_activity('x') is not JSON-serializable: {type(value).__name__} value"
+    )
 
 
 def test_workflow_passing_a_set_to_call_activity_fails_with_serialization_error() -> None:
@@ -119,7 +121,9 @@ def test_workflow_passing_a_set_to_call_activity_fails_with_serialization_error(
     result = Run(wfr.registry).start("wf")
     assert result.status == executor.FAILED
     assert result.completion.failure.error_type == "SerializationError"
-    assert result.completion.failure.message.startswith("Input of call_activity('store') is not JSON-serializable: set value")
+    assert result.completion.failure.message.startswith(
+        "Input of call_activity('store') is not JSON-serializable: set value"
+    )
     assert result.actions == [result.completion]
 
 

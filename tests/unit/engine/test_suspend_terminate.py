@@ -84,7 +84,9 @@ def test_terminate_completes_as_terminated_with_the_given_output() -> None:
     result = run.step([terminated({"reason": "operator"})])
     assert result.status == executor.TERMINATED
     assert result.actions == [act.CompleteOrchestration("TERMINATED", '{"reason": "operator"}')]
-    assert result.new_events[-1] == ev.ExecutionCompleted(result.new_events[0].timestamp, "TERMINATED", '{"reason": "operator"}')
+    assert result.new_events[-1] == ev.ExecutionCompleted(
+        result.new_events[0].timestamp, "TERMINATED", '{"reason": "operator"}'
+    )
 
 
 def test_terminate_while_suspended_is_applied_at_once() -> None:
@@ -97,7 +99,6 @@ def test_terminate_while_suspended_is_applied_at_once() -> None:
 
 
 def test_terminate_drops_actions_scheduled_in_the_same_step() -> None:
-    run = Run(_two_steps().registry)
     wfr = Registrar()
 
     @wfr.workflow
@@ -117,7 +118,9 @@ def _parent_of_three() -> Registrar:
 
     @wfr.workflow
     def parent(ctx):
-        kids = [ctx.call_child_workflow("child", instance_id=f"kid-{i}", app_id="a" if i == 2 else None) for i in range(3)]
+        kids = [
+            ctx.call_child_workflow("child", instance_id=f"kid-{i}", app_id="a" if i == 2 else None) for i in range(3)
+        ]
         return (yield when_all(kids))
 
     return wfr
@@ -163,3 +166,23 @@ def test_events_after_completion_are_ignored() -> None:
     first = run.start("quick")
     second = run.step([terminated("too late"), task_completed(0)])
     assert second.completion == first.completion
+
+
+def test_actions_taken_just_before_a_suspend_are_not_taken_again_on_replay() -> None:
+    wfr = Registrar()
+
+    @wfr.workflow
+    def chain(ctx):
+        yield ctx.call_activity("a")
+        yield ctx.call_activity("b")
+        return "done"
+
+    run = Run(wfr.registry)
+    run.start("chain")
+    step = run.step([task_completed(0), suspended()])
+    assert step.status == executor.SUSPENDED
+    assert step.actions == [act.ScheduleTask(1, "b", None, None, 1, 1)]
+    cold = executor.execute(wfr.registry, run.instance_id, run.history, [orchestrator_started(at(1))])
+    assert (cold.status, cold.actions) == (executor.SUSPENDED, [])
+    cold = executor.execute(wfr.registry, run.instance_id, run.history, [orchestrator_started(at(2)), resumed()])
+    assert (cold.status, cold.actions) == (executor.RUNNING, [])

@@ -115,8 +115,12 @@ def test_is_patched_replays_true_where_it_was_recorded() -> None:
 def test_is_patched_is_false_for_a_run_that_passed_that_point_before_the_patch() -> None:
     """History from code without the patch: the step after `first` completed the run."""
     old = [
-        orchestrator_started(), started("wf"), task_scheduled(0, "first"),
-        orchestrator_started(), task_completed(0), task_scheduled(1, "second"),
+        orchestrator_started(),
+        started("wf"),
+        task_scheduled(0, "first"),
+        orchestrator_started(),
+        task_completed(0),
+        task_scheduled(1, "second"),
     ]
     wfr = Registrar()
 
@@ -139,7 +143,10 @@ def test_recorded_patch_no_longer_checked_stalls_with_patch_mismatch() -> None:
     run.start("wf")
     run.step([task_completed(0)])
     result = executor.execute(
-        _patched_workflow(check_patch=False).registry, INSTANCE, run.history, [orchestrator_started(), task_completed(1)]
+        _patched_workflow(check_patch=False).registry,
+        INSTANCE,
+        run.history,
+        [orchestrator_started(), task_completed(1)],
     )
     assert result.status == executor.STALLED
     assert (result.new_events, result.actions) == ([], [])
