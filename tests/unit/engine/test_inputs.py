@@ -134,3 +134,15 @@ def test_activity_result_feeds_generator_as_decoded_value() -> None:
     first = run.start("wf", {"id": 2})
     assert first.actions[0].input == '{"id": 2, "item": "widget"}'
     assert output(run.step([task_completed(0, {"total": 5})])) == 10
+
+
+def test_activity_functions_follow_the_same_rules() -> None:
+    def no_input(ctx):
+        return "ctx only"
+
+    def typed(ctx, order: Order):
+        return order
+
+    assert call_with_input(no_input, "actx", {"id": 1}) == "ctx only"
+    assert call_with_input(typed, "actx", {"id": 1}) == Order(id=1)
+    assert call_with_input(typed, "actx", None) is None
