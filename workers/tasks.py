@@ -62,7 +62,8 @@ def register_activity_task(app: Celery, registry: Registry, name: str) -> None:
 
 def _request_of(message: Any) -> dict[str, Any] | None:
     try:
-        args = message.decode()[0] if isinstance(message.decode(), (list, tuple)) else message.payload["args"]
+        body = message.decode()
+        args = body[0] if isinstance(body, (list, tuple)) else body["args"]
         return args[0]
     except Exception:  # malformed: nothing to answer
         log.warning("unknown activity message without a readable request was dropped")

@@ -37,7 +37,9 @@ VERSION_NOT_AVAILABLE, PATCH_MISMATCH = "VERSION_NOT_AVAILABLE", "PATCH_MISMATCH
 #: Events the engine wrote for actions already taken: a replay matches them at once.
 _SCHEDULING_EVENTS = (ev.TaskScheduled, ev.TimerCreated, ev.SubOrchestrationInstanceCreated)
 #: A suspended run holds every other event until it is resumed.
-_NOT_HELD_WHILE_SUSPENDED = (ev.ExecutionResumed, ev.ExecutionTerminated, ev.OrchestratorStarted, *_SCHEDULING_EVENTS)
+_NOT_HELD_WHILE_SUSPENDED = (
+    ev.ExecutionResumed, ev.ExecutionTerminated, ev.OrchestratorStarted, *_SCHEDULING_EVENTS
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,8 +279,7 @@ class Replay:
             self._complete_returned(result)
 
     def _apply_task_scheduled(self, event: ev.TaskScheduled) -> None:
-        action = self._match(event.event_id, act.ScheduleTask, "call_activity", event.name)
-        assert isinstance(action, act.ScheduleTask)
+        self._match(event.event_id, act.ScheduleTask, "call_activity", event.name)
 
     def _apply_timer_created(self, event: ev.TimerCreated) -> None:
         self._match(event.event_id, act.CreateTimer, "create_timer", None)
