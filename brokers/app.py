@@ -2,7 +2,8 @@
 
 No app is created at import time. Settings follow RELIABILITY.md: late acks, reject on
 worker loss, prefetch 1, a visibility timeout above the longest activity, cancel long
-tasks when the broker connection is lost, retry the broker forever.
+tasks when the broker connection is lost, retry the broker forever. Task events are off
+unless Flower (or `celery control enable_events`) turns them on.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ def create_app(
         task_default_queue=queues.workflow_queue(app_id),
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # Task events cost a Redis PUBLISH per task state (received, started, succeeded, sent):
+        # about a sixth of an orchestrator's CPU (bench/README.md). Off by default; Flower turns
+        # them on at the workers by remote control when it starts (`celery control enable_events`).
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         enable_utc=True,
         broker_channel_error_retry=True,
     )

@@ -28,7 +28,9 @@ class _HostedWorkController(WorkController):
 
 
 class EmbeddedWorker:
-    def __init__(self, app: Celery, queues: Sequence[str], *, concurrency: int = 8, name: str = "ledgerflow") -> None:
+    def __init__(self, app: Celery, queues: Sequence[str], *, concurrency: int = 8, name: str = "ledgerflow",
+                 task_events: bool = False) -> None:
+        self.task_events = task_events
         self.app = app
         self.queues = list(queues)
         self.concurrency = concurrency
@@ -51,6 +53,7 @@ class EmbeddedWorker:
             queues=self.queues,
             loglevel="WARNING",
             without_heartbeat=True,
+            task_events=self.task_events,
             without_mingle=True,
             without_gossip=True,
             ready_callback=None,

@@ -13,7 +13,7 @@ from brokers import queues
 
 
 def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurrency: int, name: str,
-               loglevel: str = "INFO") -> None:
+               loglevel: str = "INFO", task_events: bool = False) -> None:
     """Consume `worker_queues` until stopped (SIGTERM: warm shutdown, acks_late keeps work safe)."""
     app.set_current()
     app.set_default()
@@ -26,6 +26,7 @@ def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurre
         without_mingle=True,
         without_gossip=True,
         optimization="fair",
+        task_events=task_events,  # Flower shows each task (one name per activity) from these events
     )
     worker.start()
 

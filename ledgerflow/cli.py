@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import sys
 import threading
-from datetime import datetime
+import time
 
 import click
 
 from brokers import app as broker_app
 from brokers import queues
 from brokers.processes import run_beat, run_worker
-from ledgerflow import errors
+from ledgerflow import workflow_cli
 from ledgerflow.config import Settings
 from ledgerflow.loader import load_runtime
 from ledgerflow.logs import configure_logging
@@ -30,32 +28,34 @@ def main(log_level: str) -> None:
 
 @main.command()
 @click.argument("module")
-@click.option("--concurrency", default=4, show_default=True, help="Steps run at once (threads).")
+@click.option("--concurrency", type=int, default=None,
+              help="Steps run at once (threads); default maxConcurrentWorkflowInvocations, else 4.")
 def orchestrator(module: str, concurrency: int) -> None:
     """Run the orchestrator for MODULE's runtime: consumes ledgerflow.<app>.workflows."""
     runtime = load_runtime(module)
     settings = runtime.settings
     celery, service = runtime.build(settings)
     runtime.redrive(service)
+    concurrency = concurrency or settings.workflow.max_concurrent_workflow_invocations or 4
     run_worker(celery, [queues.workflow_queue(settings.app_id)], pool="threads", concurrency=concurrency,
-               name=f"orchestrator-{settings.app_id}")
+               name=f"orchestrator-{settings.app_id}", task_events=settings.task_events)
 
 
 @main.command()
 @click.argument("module")
 @click.option("--pool", "pool_name", default=None, help="Serve this named activity pool only.")
-@click.option("--concurrency", default=2, show_default=True, help="Activity processes (prefork).")
+@click.option("--concurrency", type=int, default=None,
+              help="Activity processes (prefork); default maxConcurrentActivityInvocations, else 2.")
 @click.option("--worker-pool", default="prefork", show_default=True, type=click.Choice(["prefork", "threads", "solo"]))
 def worker(module: str, pool_name: str | None, concurrency: int, worker_pool: str) -> None:
     """Run activity workers for MODULE's runtime. They need no database."""
     runtime = load_runtime(module)
     settings = runtime.settings
-    celery = broker_app.create_app(settings.broker_url, settings.app_id, visibility_timeout=settings.visibility_timeout)
-    from workers.tasks import register_activity_tasks
-
-    register_activity_tasks(celery, runtime.registry)
+    celery = runtime.build_activity_worker(settings)
+    concurrency = concurrency or settings.workflow.max_concurrent_activity_invocations or 2
     run_worker(celery, [queues.activity_queue(settings.app_id, pool_name)], pool=worker_pool,
-               concurrency=concurrency, name=f"worker-{settings.app_id}-{pool_name or 'default'}")
+               concurrency=concurrency, name=f"worker-{settings.app_id}-{pool_name or 'default'}",
+               task_events=settings.task_events)
 
 
 @main.command()
@@ -70,114 +70,82 @@ def beat(app_ids: tuple[str, ...], interval: float) -> None:
 
 @main.command()
 @click.argument("module")
-def dev(module: str) -> None:
-    """Everything in one process on the embedded default (SQLite + in-memory broker)."""
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP API.")
+@click.option("--port", default=3500, show_default=True, type=int, help="Port of the HTTP API.")
+def dev(module: str, host: str, port: int) -> None:
+    """Everything in one process on the embedded default (SQLite + in-memory broker):
+    orchestrator, workers, timers and the HTTP API."""
+    from ledgerflow.api.server import build_server
+
     runtime = load_runtime(module)
+    settings = runtime.settings
+    manager = WorkflowManager(settings)
+    server = build_server(manager, host, port)
     runtime.start()
-    click.echo(f"ledgerflow dev: app '{runtime.settings.app_id}' running; Ctrl-C to stop.")
+    api_thread = threading.Thread(target=server.run, name="ledgerflow-api", daemon=True)
+    api_thread.start()
+    while not server.started and api_thread.is_alive():
+        time.sleep(0.02)
+    if not server.started:
+        runtime.shutdown()
+        manager.close()
+        raise SystemExit(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
+                         "pick another with --port")
+    click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}; "
+               "Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
+        server.should_exit = True
+        api_thread.join(15)
         runtime.shutdown()
+        manager.close()
 
 
-@main.group()
-def workflow() -> None:
-    """Manage workflow instances."""
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=3500, show_default=True, type=int, help="Port to listen on.")
+@click.option("--max-body-bytes", type=int, default=None,
+              help="Largest request body; larger ones get 413 (default 4 MiB, or $LEDGERFLOW_API_MAX_BODY_BYTES).")
+@click.option("--header-timeout", type=float, default=None,
+              help="Seconds a client has to send complete request headers (default 10).")
+@click.option("--keep-alive-timeout", type=int, default=None,
+              help="Seconds an idle keep-alive connection stays open (default 5).")
+def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float | None,
+        keep_alive_timeout: int | None) -> None:
+    """Serve Dapr's workflow HTTP API (/v1.0/workflows/dapr/...) over the configured database.
 
+    Set LEDGERFLOW_API_TOKEN (or DAPR_API_TOKEN) to require the `dapr-api-token` header."""
+    from ledgerflow.api.app import ApiSettings
+    from ledgerflow.api.server import serve
 
-def _manager() -> WorkflowManager:
-    return WorkflowManager(Settings.from_env())
-
-
-def _fail(exc: Exception) -> None:
-    code = getattr(exc, "code", type(exc).__name__)
-    click.echo(f"error [{code}]: {exc}", err=True)
-    sys.exit(1)
-
-
-def _json(text: str | None) -> object:
-    return None if text is None else json.loads(text)
-
-
-@workflow.command("run")
-@click.argument("name")
-@click.option("--input", "input_json", default=None, help="Input as JSON text.")
-@click.option("--instance-id", default=None)
-@click.option("--start-at", default=None, help="ISO 8601 start time.")
-def workflow_run(name: str, input_json: str | None, instance_id: str | None, start_at: str | None) -> None:
-    """Start workflow NAME; prints the instance ID."""
+    settings = Settings.from_env()
+    if settings.embedded_broker:
+        logging.getLogger("ledgerflow.api").warning(
+            "the broker is in-memory: a separate `ledgerflow dev` picks up started workflows only at its "
+            "reconcile tick; run the API inside `ledgerflow dev`, or set LEDGERFLOW_BROKER_URL=redis://...")
+    manager = WorkflowManager(settings)
+    api_settings = ApiSettings.from_env(max_body_bytes=max_body_bytes, header_timeout=header_timeout,
+                                        keep_alive_timeout=keep_alive_timeout)
     try:
-        start = datetime.fromisoformat(start_at) if start_at else None
-        if input_json is not None:
-            json.loads(input_json)
-        click.echo(_manager().schedule(name, instance_id=instance_id, start_at=start, serialized_input=input_json))
-    except (ValueError, errors.InstanceActiveError) as exc:
-        _fail(exc)
+        serve(manager, host, port, api_settings)
+    finally:
+        manager.close()
 
 
-@workflow.command("get")
-@click.argument("instance_id")
-def workflow_get(instance_id: str) -> None:
-    """Print an instance's state as JSON."""
-    state = _manager().state(instance_id)
-    if state is None:
-        _fail(errors.InstanceNotFoundError(instance_id))
-    click.echo(json.dumps(state.to_json(), indent=2))
+main.add_command(workflow_cli.workflow, name="workflow")
+main.add_command(workflow_cli.workflow, name="wf")
 
 
-@workflow.command("list")
-@click.option("--status", "statuses", multiple=True)
-@click.option("--name", default=None)
-@click.option("--app-id", default=None)
-@click.option("--limit", default=100, show_default=True)
-def workflow_list(statuses: tuple[str, ...], name: str | None, app_id: str | None, limit: int) -> None:
-    """List instances, newest first."""
-    for r in _manager().store.list_instances(app_id=app_id, name=name, statuses=list(statuses) or None, limit=limit):
-        click.echo(f"{r.instance_id}\t{r.name}\t{r.status}\t{r.created_at.isoformat()}")
+from ledgerflow.listen_cli import listen_command  # noqa: E402  (a command of its own module)
 
+main.add_command(listen_command)
 
-@workflow.command("history")
-@click.argument("instance_id")
-def workflow_history(instance_id: str) -> None:
-    """Print an instance's history, one event per line."""
-    for e in _manager().store.history(instance_id):
-        click.echo(f"{e.sequence}\t{e.timestamp.isoformat()}\t{e.type}\t{e.payload}")
-
-
-def _simple(command: str, action: str) -> None:
-    @workflow.command(command)
-    @click.argument("instance_id")
-    def run(instance_id: str) -> None:
-        try:
-            getattr(_manager(), action)(instance_id)
-        except (LookupError, errors.InstanceActiveError) as exc:
-            _fail(exc)
-        click.echo(f"{command}: {instance_id}")
-
-    run.__doc__ = f"{command.capitalize()} INSTANCE_ID."
-
-
-for _command, _action in (("suspend", "suspend"), ("resume", "resume"), ("terminate", "terminate"), ("purge", "purge")):
-    _simple(_command, _action)
-
-
-@workflow.command("raise-event")
-@click.argument("instance_id")
-@click.argument("event_name")
-@click.option("--data", default=None, help="Event data as JSON text.")
-def workflow_raise_event(instance_id: str, event_name: str, data: str | None) -> None:
-    """Raise EVENT_NAME on INSTANCE_ID."""
-    try:
-        _manager().raise_event(instance_id, event_name, serialized_data=data)
-    except (LookupError, ValueError) as exc:
-        _fail(exc)
-    click.echo(f"raised {event_name} on {instance_id}")
-
+from ledgerflow.certs_cli import certs  # noqa: E402  (history signing identities)
+main.add_command(certs)
 
 if __name__ == "__main__":
     main()

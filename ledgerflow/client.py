@@ -53,15 +53,15 @@ class DaprWorkflowClient:
     def wait_for_workflow_start(
         self, instance_id: str, *, fetch_payloads: bool = False, timeout_in_seconds: int = 0
     ) -> WorkflowState | None:
-        return self._manager.wait(instance_id, lambda s: s.runtime_status in _STARTED, timeout_in_seconds,
-                                  fetch_payloads, "start")
+        """Wait until the instance is no longer PENDING; 0 waits forever. On timeout the builtin
+        TimeoutError. Woken by change notifications, not by polling the database."""
+        return self._manager.wait(instance_id, started, timeout_in_seconds, fetch_payloads, "start")
 
     def wait_for_workflow_completion(
         self, instance_id: str, *, fetch_payloads: bool = True, timeout_in_seconds: int = 0
     ) -> WorkflowState | None:
         """Wait until COMPLETED, FAILED or TERMINATED (a failure is returned, not raised)."""
-        return self._manager.wait(instance_id, lambda s: s.runtime_status in _FINISHED, timeout_in_seconds,
-                                  fetch_payloads, "complete")
+        return self._manager.wait(instance_id, finished, timeout_in_seconds, fetch_payloads, "complete")
 
     def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         self._manager.raise_event(instance_id, event_name, data)
@@ -80,3 +80,17 @@ class DaprWorkflowClient:
 
     def close(self) -> None:
         self._manager.close()
+
+    def __enter__(self) -> DaprWorkflowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def started(state: WorkflowState) -> bool:
+    return state.runtime_status in _STARTED
+
+
+def finished(state: WorkflowState) -> bool:
+    return state.runtime_status in _FINISHED

@@ -7,14 +7,21 @@
 - LEDGERFLOW_VISIBILITY_TIMEOUT: Redis visibility timeout in seconds (3600); keep it above
   the longest activity.
 - LEDGERFLOW_TICK_INTERVAL: seconds between timer/reconcile ticks in-process (0.2).
+- LEDGERFLOW_TASK_EVENTS: `on` makes workers send Celery task events from the start; `off`
+  (default) saves a broker round trip per task state change. Flower turns events on at the
+  running workers by remote control when it starts, so it works either way.
+- LEDGERFLOW_CONFIG: a Dapr `Configuration` YAML for concurrency, pools, per-name limits and
+  state retention (see `ledgerflow.workflow_config`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from ledgerflow.workflow_config import WorkflowConfig
 
 
 def default_database_url() -> str:
@@ -31,6 +38,8 @@ class Settings:
     activity_lease: float = 300.0
     visibility_timeout: int = 3600
     tick_interval: float = 0.2
+    task_events: bool = False
+    workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -42,6 +51,8 @@ class Settings:
             activity_lease=float(env.get("LEDGERFLOW_ACTIVITY_LEASE", 300)),
             visibility_timeout=int(env.get("LEDGERFLOW_VISIBILITY_TIMEOUT", 3600)),
             tick_interval=float(env.get("LEDGERFLOW_TICK_INTERVAL", 0.2)),
+            task_events=env.get("LEDGERFLOW_TASK_EVENTS", "off").lower() in ("on", "1", "true", "yes"),
+            workflow=WorkflowConfig.load(),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

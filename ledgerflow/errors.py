@@ -33,6 +33,14 @@ class InstanceNotFoundError(LookupError):
         self.instance_id = instance_id
 
 
+class WorkflowNameMissingError(ValueError):
+    code = "ERR_WORKFLOW_NAME_MISSING"
+
+
+class EventNameMissingError(ValueError):
+    code = "ERR_WORKFLOW_EVENT_NAME_MISSING"
+
+
 class InstanceActiveError(RuntimeError):
     """Start on an ID that is running, or purge of an instance that has not finished."""
 

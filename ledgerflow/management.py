@@ -2,6 +2,11 @@
 
 Writes go to the database first (the truth) and then wake the orchestrator through the
 broker; if the wake-up is lost, the reconcile tick finds the inbox and wakes it anyway.
+Waiting reads the instance only when a change notification arrives (`ledgerflow.changes`).
+
+`app_id` arguments scope an operation to one app's instances: an instance owned by another
+app is reported as not found (the HTTP API and CLI pass the app they act for; the Python
+client, like before, sees every instance of its database).
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from brokers import app as broker_app
 from brokers import messages
-from ledgerflow import errors
+from ledgerflow import access, changes, errors, history
 from ledgerflow.config import Settings
 from ledgerflow.state import WorkflowState, WorkflowStatus
 from orchestrator import inbox
@@ -24,34 +30,53 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.registry import registered_name
 from orchestrator.engine.serialization import to_json
 from persistence import errors as store_errors
-from persistence.records import TERMINAL_STATUSES, InstanceRecord, NewInstance, utcnow
+from persistence.records import STATUSES, TERMINAL_STATUSES, TERMINATED, InstanceRecord, NewInstance, utcnow
 from persistence.store import Store
 
-#: Commits in this process wake waiters at once; other processes' commits are polled.
-_changed = threading.Condition()
-_POLL_SECONDS = 0.1
+_HEALTH_PROBE_ID = "ledgerflow-health-probe"
 
 
 def notify_changed(instance_id: str, status: str) -> None:
-    with _changed:
-        _changed.notify_all()
+    """Wake this process's waiters of `instance_id` (kept for callers without settings;
+    the runtime uses `changes.commit_hook`, which also wakes other processes)."""
+    changes.WATCHES.notify(instance_id)
+
+
+@dataclass(frozen=True)
+class InstanceSummary:
+    """One row of a listing: the Dapr state plus who owns the instance."""
+
+    state: WorkflowState
+    app_id: str
+    parent_instance_id: str | None
 
 
 class WorkflowManager:
-    """Start, query, signal, suspend, resume, terminate and purge workflow instances."""
+    """Start, query, wait for, signal, suspend, resume, terminate and purge workflow instances."""
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self._store = store
         self._celery: Any = None
+        self._store_lock = threading.Lock()
         self._lock = threading.Lock()
+        self._feed: changes.ChangeFeed | None = None
+        self._feed_held = False
+        changes.feed_for(settings)  # set up now, so the first change is published without delay
+        #: access policies and signed-history verification (see ledgerflow/access.py)
+        self.access = access.ManagementAccess(settings.app_id)
 
     @property
     def store(self) -> Store:
-        with self._lock:
+        with self._store_lock:
             if self._store is None:
-                self._store = Store(self.settings.database_url)
-                self._store.migrate()
+                store = Store(self.settings.database_url)
+                try:
+                    store.migrate()
+                except BaseException:
+                    store.close()  # next call tries again (the database may be back)
+                    raise
+                self._store = store
             return self._store
 
     def _wake(self, app_id: str, instance_id: str) -> None:
@@ -64,7 +89,19 @@ class WorkflowManager:
         except Exception:  # the broker is only the fast path: the reconcile tick finds the inbox
             pass
 
+    def _changed(self, instance_id: str) -> None:
+        changes.notify(instance_id, changes.feed_for(self.settings))
+
+    def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the database answers."""
+        self.store.get_instance(_HEALTH_PROBE_ID)
+
     def close(self) -> None:
+        with self._lock:
+            feed, held = self._feed, self._feed_held
+            self._feed, self._feed_held = None, False
+        if held and feed is not None:
+            feed.release()
         if self._store is not None:
             self._store.close()
 
@@ -82,11 +119,12 @@ class WorkflowManager:
     ) -> str:
         name = registered_name(workflow)
         if not name:
-            raise ValueError("A workflow name is required.")
+            raise errors.WorkflowNameMissingError("A workflow name is required.")
         instance_id = errors.validate_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
         encoded = serialized_input if serialized_input is not None else to_json(
             input, what=f"Input of workflow '{name}'")
         app = app_id or self.settings.app_id
+        self.access.check("schedule", app_id=app, name=name)
         visible_at = inbox.aware_utc(start_at) if start_at is not None else None
         started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), name, encoded,
                                       scheduled_start=inbox.naive_utc(start_at) if start_at else None)
@@ -101,63 +139,140 @@ class WorkflowManager:
 
     # -- read --------------------------------------------------------------------------
 
-    def state(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
-        record = self.store.get_instance(instance_id)
+    def state(self, instance_id: str, *, fetch_payloads: bool = True, app_id: str | None = None) -> WorkflowState | None:
+        record = self._record(instance_id, app_id)
+        if record is not None:
+            self.access.check("get", record=record)
+            self.access.verify_read(self.store, record)
         return None if record is None else to_state(record, fetch_payloads)
+
+    def list_instances(
+        self,
+        *,
+        app_id: str | None = None,
+        name: str | None = None,
+        statuses: Iterable[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        fetch_payloads: bool = True,
+    ) -> list[InstanceSummary]:
+        """Instances matching every filter, oldest first. Unknown status names -> ValueError."""
+        wanted = None if statuses is None else [normalize_status(s) for s in statuses]
+        records = self.store.list_instances(app_id=app_id, name=name, statuses=wanted, created_after=created_after,
+                                            created_before=created_before, limit=limit, offset=offset)
+        return [InstanceSummary(to_state(r, fetch_payloads), r.app_id, r.parent_instance_id) for r in records]
+
+    def history(self, instance_id: str, *, app_id: str | None = None) -> list[history.HistoryEntry]:
+        """The current generation's history, described (see `ledgerflow.history`)."""
+        if self._record(instance_id, app_id) is None:
+            raise errors.InstanceNotFoundError(instance_id)
+        try:
+            return history.describe(self.store.history(instance_id))
+        except store_errors.InstanceNotFound as exc:
+            raise errors.InstanceNotFoundError(instance_id) from exc
 
     def wait(
         self, instance_id: str, done: Callable[[WorkflowState], bool], timeout: float, fetch_payloads: bool,
-        what: str,
+        what: str, *, cancel: threading.Event | None = None,
     ) -> WorkflowState | None:
-        """Wait until `done(state)`; timeout 0 waits forever. Raises the builtin TimeoutError."""
+        """Wait until `done(state)`; timeout 0 waits forever. Raises the builtin TimeoutError.
+
+        Reads the instance once, then again only when a change notification arrives (or at
+        the backstop interval); returns None early if `cancel` is set."""
         deadline = None if not timeout else time.monotonic() + timeout
-        while True:
-            state = self.state(instance_id, fetch_payloads=fetch_payloads)
-            if state is not None and done(state):
-                return state
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"Timed-out waiting for the orchestration to {what}")
-            with _changed:
-                _changed.wait(_POLL_SECONDS if remaining is None else min(_POLL_SECONDS, remaining))
+        feed = self._listening_feed()
+        with changes.WATCHES.watch(instance_id) as watch:
+            live = feed is not None and feed.ready()
+            while True:
+                seen = watch.version
+                state = self.state(instance_id, fetch_payloads=fetch_payloads)
+                if state is not None and done(state):
+                    return state
+                if cancel is not None and cancel.is_set():
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"Timed-out waiting for the orchestration to {what}")
+                interval = changes.BACKSTOP_SECONDS if live else changes.FALLBACK_POLL_SECONDS
+                changes.WATCHES.wait(watch, seen, interval if remaining is None else min(interval, remaining))
+                if feed is not None and not live:
+                    live = feed.ready(0)
+
+    def _listening_feed(self) -> changes.ChangeFeed | None:
+        with self._lock:
+            if not self._feed_held:
+                self._feed = changes.feed_for(self.settings)
+                if self._feed is not None:
+                    self._feed.acquire()
+                self._feed_held = True
+            return self._feed
 
     # -- signals -----------------------------------------------------------------------
 
     def raise_event(self, instance_id: str, event_name: str, data: Any = None, *,
-                    serialized_data: str | None = None) -> None:
+                    serialized_data: str | None = None, app_id: str | None = None) -> None:
         if not event_name:
-            raise ValueError("An event name is required.")
+            raise errors.EventNameMissingError("An event name is required.")
         payload = serialized_data if serialized_data is not None else to_json(
             data or None, what=f"Data of event '{event_name}'")
+        self._authorize("raise", instance_id, app_id)
         self._send(instance_id, ev.EventRaised(inbox.naive_utc(utcnow()), event_name, payload))
 
-    def terminate(self, instance_id: str, *, output: Any = None, recursive: bool = True) -> None:
-        record = self._existing(instance_id)
+    def terminate(self, instance_id: str, *, output: Any = None, recursive: bool = True,
+                  serialized_output: str | None = None, app_id: str | None = None) -> None:
+        record = self._existing(instance_id, app_id)
+        self.access.check("terminate", record=record)
         if record.status in TERMINAL_STATUSES:
             return
-        encoded = to_json(output, what="Output of terminate_workflow")
+        encoded = serialized_output if serialized_output is not None else to_json(
+            output, what="Output of terminate_workflow")
         self._send(instance_id, ev.ExecutionTerminated(inbox.naive_utc(utcnow()), encoded, recursive))
 
-    def suspend(self, instance_id: str, reason: str | None = None) -> None:
+    def suspend(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> None:
+        self._authorize("pause", instance_id, app_id)
         self._switch(instance_id, ev.ExecutionSuspended(inbox.naive_utc(utcnow()), reason), "SUSPENDED",
-                     from_statuses=("RUNNING", "PENDING"))
+                     from_statuses=("RUNNING", "PENDING"), app_id=app_id)
 
-    def resume(self, instance_id: str, reason: str | None = None) -> None:
+    def resume(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> None:
+        self._authorize("resume", instance_id, app_id)
         self._switch(instance_id, ev.ExecutionResumed(inbox.naive_utc(utcnow()), reason), "RUNNING",
-                     from_statuses=("SUSPENDED",))
+                     from_statuses=("SUSPENDED",), app_id=app_id)
 
-    def purge(self, instance_id: str, *, recursive: bool = True) -> int:
+    def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False,
+              app_id: str | None = None) -> int:
+        """Delete a finished instance (and its descendants when `recursive`); returns rows deleted.
+
+        `force` first marks every unfinished instance of the tree TERMINATED, directly in the
+        database: nothing runs for them afterwards (late activity results are dropped)."""
+        self._authorize("purge", instance_id, app_id)
         try:
-            return self.store.purge(instance_id, recursive=recursive)
+            if force:
+                self._force_terminated(instance_id, recursive)
+            deleted = self.store.purge(instance_id, recursive=recursive)
         except store_errors.InstanceNotFound as exc:
             raise errors.InstanceNotFoundError(instance_id) from exc
         except store_errors.InstanceNotTerminal as exc:
             raise errors.InstanceActiveError(str(exc)) from exc
+        self._changed(instance_id)
+        return deleted
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _existing(self, instance_id: str) -> InstanceRecord:
+    def _record(self, instance_id: str, app_id: str | None) -> InstanceRecord | None:
         record = self.store.get_instance(instance_id)
+        if record is None or (app_id is not None and record.app_id != app_id):
+            return None
+        return record
+
+    def _authorize(self, operation: str, instance_id: str, app_id: str | None) -> None:
+        """The access-policy hook; also the app_id check the callers did before."""
+        if app_id is not None or self.access.active():
+            self.access.check(operation, record=self._existing(instance_id, app_id))
+
+    def _existing(self, instance_id: str, app_id: str | None = None) -> InstanceRecord:
+        record = self._record(instance_id, app_id)
         if record is None:
             raise errors.InstanceNotFoundError(instance_id)
         return record
@@ -170,19 +285,39 @@ class WorkflowManager:
         record = self._existing(instance_id)
         self._wake(record.app_id, instance_id)
 
-    def _switch(self, instance_id: str, event: ev.HistoryEvent, status: str, from_statuses: tuple[str, ...]) -> None:
+    def _switch(self, instance_id: str, event: ev.HistoryEvent, status: str, from_statuses: tuple[str, ...],
+                app_id: str | None) -> None:
         """Suspend or resume: the message and the visible status change in one transaction,
         under the row lock, so the new status shows as soon as the call returns."""
         with self.store.step(instance_id) as tx:
             record = tx.instance
-            if record is None:
+            if record is None or (app_id is not None and record.app_id != app_id):
                 raise errors.InstanceNotFoundError(instance_id)
             if record.status not in from_statuses:
                 return
             tx.enqueue(instance_id, [inbox.unique_message(event)])
             tx.update_instance(status=status)
-            app_id = record.app_id
-        self._wake(app_id, instance_id)
+            owner = record.app_id
+        self._changed(instance_id)
+        self._wake(owner, instance_id)
+
+    def _force_terminated(self, instance_id: str, recursive: bool) -> None:
+        tree, frontier = [instance_id], [instance_id] if recursive else []
+        while frontier:
+            found = [c.instance_id for parent in frontier for c in self.store.children(parent)]
+            tree.extend(found)
+            frontier = found
+        for iid in tree:
+            with self.store.step(iid) as tx:
+                if tx.instance is not None and not tx.instance.is_terminal:
+                    tx.update_instance(status=TERMINATED, failure=None)
+
+
+def normalize_status(name: str) -> str:
+    status = name.strip().upper()
+    if status not in STATUSES:
+        raise ValueError(f"Unknown workflow status {name!r}; use one of {', '.join(sorted(STATUSES))}.")
+    return status
 
 
 def to_state(record: InstanceRecord, fetch_payloads: bool) -> WorkflowState:

@@ -16,13 +16,15 @@ from typing import Any
 from brokers import app as broker_app
 from brokers import queues
 from brokers.embedded import EmbeddedWorker
+from brokers.limits import NameLimiter
 from ledgerflow.config import Settings
-from ledgerflow.management import notify_changed
+from ledgerflow.changes import commit_hook
 from ledgerflow.registration import Registrar
 from orchestrator import ticker
 from orchestrator.service import OrchestratorService
 from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
 from persistence.store import Store
+from workers.limits import ActivityGate
 from workers.tasks import register_activity_tasks
 
 log = logging.getLogger("ledgerflow.runtime")
@@ -68,13 +70,31 @@ class WorkflowRuntime(Registrar):
                                        visibility_timeout=settings.visibility_timeout)
         store = Store(settings.database_url)
         store.migrate()
+        config = settings.workflow
         service = OrchestratorService(
-            store, self.registry, CeleryPublisher(celery), settings.app_id, pools=self.pools,
-            activity_lease=timedelta(seconds=settings.activity_lease), on_commit=notify_changed,
+            store, self.registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
+            activity_lease=timedelta(seconds=settings.activity_lease), on_commit=commit_hook(settings),
+            workflow_limits=config.workflow_limits, retention=config.retention,
         )
-        register_orchestrator_tasks(celery, service)
-        register_activity_tasks(celery, self.registry)
+        register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations)
+        register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=True))
         return celery, service
+
+    def build_activity_worker(self, settings: Settings | None = None) -> Any:
+        """A Celery app with only this runtime's activity tasks: workers need no database."""
+        settings = settings or self.settings
+        celery = broker_app.create_app(settings.broker_url, settings.app_id,
+                                       visibility_timeout=settings.visibility_timeout)
+        register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=False))
+        return celery
+
+    def activity_gate(self, settings: Settings, *, in_process: bool) -> ActivityGate:
+        """Per-name limits across all processes; the per-process limit applies in-process
+        (a separate worker's process count is its --concurrency)."""
+        config = settings.workflow
+        limiter = NameLimiter(settings.broker_url) if config.activity_limits else None
+        process_limit = config.max_concurrent_activity_invocations if in_process else None
+        return ActivityGate(limiter, config.activity_limits, process_limit)
 
     def redrive(self, service: OrchestratorService) -> int:
         """Wake every unfinished instance of this app (STALLED ones too: their code may be here now)."""
@@ -92,7 +112,8 @@ class WorkflowRuntime(Registrar):
         celery, service = self.build(settings)
         app_queues = [queues.workflow_queue(settings.app_id), queues.activity_queue(settings.app_id)]
         app_queues += sorted({queues.activity_queue(settings.app_id, p) for p in self.pools.values()})
-        worker = EmbeddedWorker(celery, app_queues, concurrency=self.concurrency, name=f"ledgerflow-{settings.app_id}")
+        worker = EmbeddedWorker(celery, app_queues, concurrency=self.concurrency, name=f"ledgerflow-{settings.app_id}",
+                                task_events=settings.task_events)
         worker.start()
         self._worker, self.service = worker, service
         self._stopping.clear()

@@ -9,8 +9,10 @@ commits with the history the step appends, or none of it does.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from orchestrator import inbox
 from orchestrator.engine import actions as act
@@ -21,6 +23,7 @@ from persistence.records import (
     OUTBOX_ACTIVITY,
     OUTBOX_ORCHESTRATE,
     InstanceRecord,
+    NewInboxMessage,
     NewInstance,
     NewOutbox,
     NewTimer,
@@ -52,6 +55,8 @@ class Effects:
     now: datetime
     pools: dict[str, str]
     outbox: list[NewOutbox] = field(default_factory=list)
+    #: orchestrator.guard.StepHooks: attestations and propagated history (None: neither)
+    hooks: Any = None
 
     @property
     def naive_now(self) -> datetime:
@@ -85,8 +90,16 @@ class Effects:
             "execution_id": f"{inst.instance_id}:{run}:{inst.generation}:{a.first_task_id}",
             "attempt": a.attempt,
         }
+        if self.hooks is not None:
+            request = self.hooks.activity_request(a, request)
         self.outbox.append(NewOutbox(app_id=target_app, kind=OUTBOX_ACTIVITY, payload=json.dumps(request),
                                      instance_id=inst.instance_id, dedup_key=activity_key(inst.generation, a.task_id)))
+
+    def _message(self, target_instance_id: str, message_id: str, event: ev.HistoryEvent) -> NewInboxMessage:
+        """A result for another instance (or this one), attested when signing is on."""
+        if self.hooks is not None:
+            return self.hooks.message(target_instance_id, message_id, event)
+        return inbox.message(message_id, event)
 
     def _create_timer(self, a: act.CreateTimer) -> None:
         self.tx.add_timers([NewTimer(timer_id=a.timer_id, fire_at=inbox.aware_utc(a.fire_at))])
@@ -96,6 +109,8 @@ class Effects:
         child_app = a.app_id or inst.app_id
         parent = ev.ParentInfo(inst.name, inst.instance_id, a.task_id, inst.app_id)
         started = ev.ExecutionStarted(self.naive_now, a.name, a.input, parent)
+        if self.hooks is not None:
+            started = self.hooks.child_started(a.instance_id, a, started)
         new = NewInstance(instance_id=a.instance_id, app_id=child_app, name=a.name, input=a.input,
                           parent_instance_id=inst.instance_id, parent_app_id=inst.app_id, parent_task_id=a.task_id)
         try:
@@ -103,7 +118,7 @@ class Effects:
         except store_errors.InstanceAlreadyExists as exc:
             failure = ev.FailureDetails(str(exc), "InstanceAlreadyExists")
             failed = ev.SubOrchestrationInstanceFailed(self.naive_now, a.task_id, failure)
-            self.tx.enqueue(inst.instance_id, [inbox.unique_message(failed)])
+            self.tx.enqueue(inst.instance_id, [self._message(inst.instance_id, f"msg:{uuid.uuid4().hex}", failed)])
             self.outbox.append(orchestrate_row(inst.app_id, inst.instance_id))
             return
         self.outbox.append(orchestrate_row(child_app, a.instance_id))
@@ -128,7 +143,7 @@ class Effects:
     def _continue_as_new(self, a: act.CompleteOrchestration) -> None:
         inst = self.tx.start_new_generation(a.result)
         self.instance = inst
-        started = ev.ExecutionStarted(self.naive_now, inst.name, a.result, a.parent)
+        started = ev.ExecutionStarted(self.naive_now, inst.name, a.result, a.parent, propagated=a.propagated)
         gen = inst.generation
         messages = [inbox.message(f"start:{gen}", started)]
         messages += [inbox.message(f"carry:{gen}:{i}", e) for i, e in enumerate(a.carryover_events)]
@@ -147,7 +162,7 @@ class Effects:
             report = ev.SubOrchestrationInstanceFailed(self.naive_now, task_id, failure)
         message_id = f"child:{task_id}:{self.instance.instance_id}:{inbox.run_token(self.instance)}"
         try:
-            self.tx.enqueue(a.parent.instance_id, [inbox.message(message_id, report)])
+            self.tx.enqueue(a.parent.instance_id, [self._message(a.parent.instance_id, message_id, report)])
         except store_errors.InstanceNotFound:
             return  # the parent was purged; nobody is waiting
         self.outbox.append(orchestrate_row(a.parent.app_id or self.instance.app_id, a.parent.instance_id))

@@ -7,8 +7,10 @@ crash between the two loses nothing: the reconcile tick re-sends what was never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,13 +18,16 @@ from typing import Any
 
 from orchestrator import faults, inbox
 from orchestrator.cache import CacheKey, ReplayCache
-from orchestrator.effects import Effects, activity_key, completion_fields
+from orchestrator.effects import Effects, activity_key, completion_fields, failure_json, orchestrate_row
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.executor import CONTINUED_AS_NEW, STALLED, ExecutionResult, Replay, Stall
 from orchestrator.engine.registry import Registry
+from orchestrator.guard import HistoryGuard, Tampered, tamper_marker
+from persistence import errors as store_errors
 from persistence.records import (
     OUTBOX_ACTIVITY,
+    PENDING,
     OUTBOX_ORCHESTRATE,
     InboxRecord,
     InstanceRecord,
@@ -36,6 +41,8 @@ from persistence.step import StepTx
 from persistence.store import Store
 
 log = logging.getLogger("ledgerflow.orchestrator")
+
+DEFAULT_MAX_HISTORY_EVENTS = 50_000
 
 
 class Publisher:
@@ -52,6 +59,7 @@ class StepOutcome:
     status: str
     events_appended: int
     cache_hit: bool
+    more: bool = False  # the inbox had more visible messages at commit
 
 
 class OrchestratorService:
@@ -68,6 +76,10 @@ class OrchestratorService:
         cache: ReplayCache | None = None,
         activity_lease: timedelta = timedelta(minutes=5),
         on_commit: Callable[[str, str], None] | None = None,
+        workflow_limits: dict[str, int] | None = None,
+        retention: dict[str, timedelta] | None = None,
+        security: Any = None,
+        max_history_events: int | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -77,23 +89,47 @@ class OrchestratorService:
         self.cache = cache if cache is not None else ReplayCache()
         self.activity_lease = activity_lease
         self.on_commit = on_commit
+        #: workflow name -> most instances of it running at once, across all processes
+        self.workflow_limits = workflow_limits or {}
+        #: "anyTerminal" | "completed" | "failed" | "terminated" -> age after which to purge
+        self.retention = retention or {}
+        #: history signing, attestations, propagation, access checks (security.context.SecurityContext;
+        #: None: from the environment)
+        self.guard = HistoryGuard(app_id, security)
+        #: a step that would take a run's history to this many events fails the run instead
+        #: (HistoryLimitExceeded); 0: no limit. Default LEDGERFLOW_MAX_HISTORY_EVENTS, else 50,000.
+        self.max_history_events = max_history_events if max_history_events is not None else int(
+            os.environ.get("LEDGERFLOW_MAX_HISTORY_EVENTS", DEFAULT_MAX_HISTORY_EVENTS) or 0)
 
     # -- the step ----------------------------------------------------------------------
 
     def run_until_idle(self, instance_id: str, max_steps: int = 100) -> None:
         """Step until the inbox holds nothing visible (messages can arrive mid-step)."""
         for _ in range(max_steps):
-            if self.run_step(instance_id) is None:
+            outcome = self.run_step(instance_id)
+            if outcome is None or not outcome.more:
                 return
 
-    def run_step(self, instance_id: str) -> StepOutcome | None:
-        """One step of `instance_id`; None when there was nothing to do."""
+    def run_step(self, instance_id: str,
+                 before: Callable[[StepTx, datetime], bool] | None = None) -> StepOutcome | None:
+        """One step of `instance_id`; None when there was nothing to do. `before(tx, now)` runs
+        first under the row lock (deliver enqueues there); False ends the step at once."""
         now = utcnow()
         try:
             with self.store.step(instance_id) as tx:
+                if before is not None and not before(tx, now):
+                    return None
                 outcome, outbox, replay_to_keep = self._step(tx, now)
                 outbox_ids = tx.add_outbox(outbox) if outbox else []
                 final = tx.instance
+                if replay_to_keep is not None and final is not None:
+                    # Before commit, so a step queued on this row lock finds it (a failed
+                    # commit discards it below).
+                    self.cache.put(instance_id, _cache_key(final), replay_to_keep)
+                if outcome is not None and tx.has_visible_inbox(utcnow()):
+                    outcome = dataclasses.replace(outcome, more=True)  # arrived mid-step
+                if outcome is not None:
+                    faults.before_commit()
         except Exception:
             self.cache.discard(instance_id)  # the database is the truth
 
@@ -101,8 +137,6 @@ class OrchestratorService:
         if outcome is None:
             return None
         faults.after_commit()
-        if replay_to_keep is not None and final is not None:
-            self.cache.put(instance_id, _cache_key(final), replay_to_keep)
         self.publish(list(zip(outbox_ids, outbox, strict=True)))
         if self.on_commit is not None:
             self.on_commit(instance_id, outcome.status)
@@ -119,24 +153,60 @@ class OrchestratorService:
             tx.delete_inbox([m.id for m in messages])
             log.info("dropped %d message(s) for finished instance", len(messages), extra=_ids(inst))
             return None, [], None
-        events = self._decode(inst, messages)
-        replay, hit = self._replay_for(tx, inst)
+        limit = self.workflow_limits.get(inst.name)
+        if limit is not None and inst.status == PENDING:
+            if not tx.admit(limit):
+                log.info("waiting: %s already has %d running instance(s)", inst.name, limit, extra=_ids(inst))
+                return None, [], None  # stays PENDING; the tick wakes it again
+            now = utcnow()  # the run's clock starts when it is admitted, not when it asked
+        pairs = self._decode(inst, messages)
+        try:
+            mode = self.guard.check_mode(tx, inst) if inst.signed or self.guard.signing() else False
+            if isinstance(mode, Stall):
+                return self._stall(tx, inst, mode), [], None
+            replay, hit = self._replay_for(tx, inst, verify=inst.signed)
+        except Tampered as tampered:
+            return (*self._tampered(tx, inst, messages, tampered, now), None)
+        signed = inst.signed or mode is True
         if isinstance(replay, Stall):
             return self._stall(tx, inst, replay), [], None
+        events = self.guard.admit(inst, replay, pairs)
+        if not events:  # only rejected messages: drop them, keep the live generator
+            tx.delete_inbox([m.id for m in messages])
+            self.cache.put(inst.instance_id, _cache_key(inst), replay)
+            return None, [], None
+        if replay.events_applied == 0:
+            started = next((e for e in events if isinstance(e, ev.ExecutionStarted)), None)
+            refusal = self.guard.admit_start(inst, started) if started is not None else None
+            if refusal is not None:
+                assert started is not None
+                return (*self._refuse_start(tx, inst, messages, started, refusal, now, signed), None)
         base = replay.events_applied
         result = replay.step([ev.OrchestratorStarted(inbox.naive_utc(now)), *events])
         if result.status == STALLED:
             assert result.stall is not None
             return self._stall(tx, inst, result.stall), [], None
-        tx.append_history(_stored(result.new_events, base))
+        if self.max_history_events and base + len(result.new_events) >= self.max_history_events:
+            return (*self._history_full(tx, inst, messages, base, len(result.new_events), now, signed), None)
+        if hit and inst.signed and result.completion is not None:
+            try:  # a run never ends over a tampered history (once per run: still O(n) overall)
+                self.guard.verify_full(tx, inst)
+            except Tampered as tampered:
+                return (*self._tampered(tx, inst, messages, tampered, now), None)
+        stored = _stored(result.new_events, base)
+        tx.append_history(stored)
+        sign_fields: dict[str, Any] = {}
+        if signed:
+            continued = result.completion is not None and result.completion.status == CONTINUED_AS_NEW
+            sign_fields = {"signed": True} if continued else self.guard.sign(tx, inst, stored)
         tx.delete_inbox([m.id for m in messages])
         consumed = [activity_key(inst.generation, e.task_id) for e in events if isinstance(e, (ev.TaskCompleted, ev.TaskFailed))]
         if consumed:
             tx.delete_outbox(consumed)
-        effects = Effects(tx, inst, now, self.pools)
+        effects = Effects(tx, inst, now, self.pools, hooks=self.guard.hooks(tx, inst))
         for action in result.actions:
             effects.apply(action)
-        tx.update_instance(**self._status_fields(inst, result))
+        tx.update_instance(**self._status_fields(inst, result), **sign_fields)
         keep = replay if result.completion is None else None
         log.info(
             "step: %d event(s) in, %d action(s) out, status %s%s", len(events), len(result.actions), result.status,
@@ -144,7 +214,8 @@ class OrchestratorService:
         )
         return StepOutcome(inst.instance_id, result.status, len(result.new_events), hit), effects.outbox, keep
 
-    def _decode(self, inst: InstanceRecord, messages: Sequence[InboxRecord]) -> list[ev.HistoryEvent]:
+    def _decode(self, inst: InstanceRecord,
+                messages: Sequence[InboxRecord]) -> list[tuple[InboxRecord, ev.HistoryEvent]]:
         events = []
         for m in messages:
             generation = inbox.message_generation(m.message_id)
@@ -152,16 +223,24 @@ class OrchestratorService:
                 log.info("dropped message %s of generation %s", m.message_id, generation, extra=_ids(inst))
                 continue
             try:
-                events.append(codec.decode(m.type, m.payload))
+                events.append((m, codec.decode(m.type, m.payload)))
             except codec.CodecError as exc:
                 log.error("dropped unreadable inbox message %s: %s", m.message_id, exc, extra=_ids(inst))
         return events
 
-    def _replay_for(self, tx: StepTx, inst: InstanceRecord) -> tuple[Replay | Stall, bool]:
+    def _replay_for(self, tx: StepTx, inst: InstanceRecord, verify: bool = False) -> tuple[Replay | Stall, bool]:
+        """The live generator, from the cache or by replaying history. With `verify` (a signed
+        history) a cold load verifies the whole chain first and a warm one the chain head
+        (see orchestrator/guard.py); either raises Tampered."""
         cached = self.cache.take(inst.instance_id, _cache_key(inst))
         if cached is not None:
+            if verify:
+                self.guard.verify_warm(tx, inst)
             return cached, True
-        history = [codec.decode(r.type, r.payload) for r in tx.history()]
+        records = tx.history()
+        if verify:
+            self.guard.verify_full(tx, inst, records)
+        history = [codec.decode(r.type, r.payload) for r in records]
         replay = Replay(self.registry, inst.instance_id)
         stall = replay.replay(history)
         return (stall if stall is not None else replay), False
@@ -173,6 +252,70 @@ class OrchestratorService:
             tx.update_instance(status=STALLED, failure=failure)
         log.warning("stalled (%s): %s", stall.reason, stall.description, extra=_ids(inst))
         return StepOutcome(inst.instance_id, STALLED, 0, False)
+
+    def _tampered(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], tampered: Tampered,
+                  now: datetime) -> tuple[StepOutcome, list[NewOutbox]]:
+        """The history failed verification: one unsigned terminal event, FAILED with
+        DAPR_WORKFLOW_HISTORY_TAMPERED; nothing dispatched, timers and open activity calls
+        cancelled, the stored rows left exactly as found (evidence)."""
+        self.cache.discard(inst.instance_id)
+        self.guard.forget(inst.instance_id)
+        failure = tampered.failure
+        last = tx.max_sequence()
+        tx.append_history([tamper_marker(0 if last is None else last + 1, failure, now)])
+        tx.delete_inbox([m.id for m in messages])
+        tx.delete_timers()
+        tx.delete_outbox_kind(OUTBOX_ACTIVITY)
+        tx.update_instance(status="FAILED", failure=failure_json(failure), output=None)
+        log.error("history tampered: %s", failure.message, extra=_ids(inst))
+        return StepOutcome(inst.instance_id, "FAILED", 1, False), self._report_failure(tx, inst, failure, now)
+
+    def _history_full(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], base: int,
+                      adding: int, now: datetime, signed: bool) -> tuple[StepOutcome, list[NewOutbox]]:
+        """The step would take the history past the limit: the step is dropped and the run
+        ends FAILED (HistoryLimitExceeded) with one terminal event, so the history stays
+        within the limit and no replay ever has to load more; timers and open activity
+        calls are cancelled and a parent is told."""
+        self.cache.discard(inst.instance_id)
+        failure = ev.FailureDetails(
+            f"Workflow '{inst.name}' ({inst.instance_id}) reached the history limit: this step would take its "
+            f"history from {base} to {base + adding} events and the limit is {self.max_history_events} "
+            "(LEDGERFLOW_MAX_HISTORY_EVENTS). Use continue_as_new to start a fresh history, or raise the limit.",
+            "HistoryLimitExceeded")
+        stored = _stored([ev.ExecutionCompleted(inbox.naive_utc(now), "FAILED", None, failure)], base)
+        tx.append_history(stored)
+        sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
+        tx.delete_inbox([m.id for m in messages])
+        tx.delete_timers()
+        tx.delete_outbox_kind(OUTBOX_ACTIVITY)
+        tx.update_instance(status="FAILED", failure=failure_json(failure), output=None, **sign_fields)
+        log.error("history limit: %s", failure.message, extra=_ids(inst))
+        return StepOutcome(inst.instance_id, "FAILED", 1, False), self._report_failure(tx, inst, failure, now)
+
+    def _refuse_start(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord],
+                      started: ev.ExecutionStarted, failure: ev.FailureDetails, now: datetime,
+                      signed: bool) -> tuple[StepOutcome, list[NewOutbox]]:
+        """A child workflow its caller may not start (or whose propagated history does not
+        verify): FAILED at once, before any of its code runs, and its parent told."""
+        naive = inbox.naive_utc(now)
+        stored = _stored([ev.OrchestratorStarted(naive), started, ev.ExecutionCompleted(naive, "FAILED", None, failure)], 0)
+        tx.append_history(stored)
+        sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
+        tx.delete_inbox([m.id for m in messages])
+        tx.update_instance(status="FAILED", failure=failure_json(failure), **sign_fields)
+        return StepOutcome(inst.instance_id, "FAILED", len(stored), False), self._report_failure(tx, inst, failure, now)
+
+    def _report_failure(self, tx: StepTx, inst: InstanceRecord, failure: ev.FailureDetails,
+                        now: datetime) -> list[NewOutbox]:
+        if inst.parent_instance_id is None or inst.parent_task_id is None:
+            return []
+        report = ev.SubOrchestrationInstanceFailed(inbox.naive_utc(now), inst.parent_task_id, failure)
+        message_id = f"child:{inst.parent_task_id}:{inst.instance_id}:{inbox.run_token(inst)}"
+        try:
+            tx.enqueue(inst.parent_instance_id, [self.guard.message(inst.parent_instance_id, message_id, report)])
+        except store_errors.InstanceNotFound:
+            return []
+        return [orchestrate_row(inst.parent_app_id or inst.app_id, inst.parent_instance_id)]
 
     @staticmethod
     def _status_fields(inst: InstanceRecord, result: ExecutionResult) -> dict[str, Any]:
@@ -207,19 +350,29 @@ class OrchestratorService:
     # -- messages from outside ---------------------------------------------------------
 
     def deliver(self, instance_id: str, message: dict[str, Any]) -> bool:
-        """Put an activity result into the inbox (idempotent) and step. False if dropped."""
-        inst = self.store.get_instance(instance_id)
-        if inst is None or inst.is_terminal:
-            log.info("dropped result %s: instance gone or finished", message.get("message_id"),
-                     extra={"instance_id": instance_id})
-            return False
-        if message.get("generation") != inst.generation or message.get("run") not in (None, inbox.run_token(inst)):
-            log.info("dropped result %s from an earlier run or generation", message.get("message_id"), extra=_ids(inst))
-            return False
-        self.store.enqueue(instance_id, [NewInboxMessage(message_id=message["message_id"], type=message["type"],
-                                                         payload=message["payload"])])
-        self.run_until_idle(instance_id)
-        return True
+        """Put an activity result into the inbox (idempotent) and step, in one transaction.
+        False if dropped."""
+        accepted: list[bool] = []
+
+        def enqueue(tx: StepTx, now: datetime) -> bool:
+            inst = tx.instance
+            if inst is None or inst.is_terminal:
+                log.info("dropped result %s: instance gone or finished", message.get("message_id"),
+                         extra={"instance_id": instance_id})
+                return False
+            if message.get("generation") != inst.generation or message.get("run") not in (None, inbox.run_token(inst)):
+                log.info("dropped result %s from an earlier run or generation", message.get("message_id"),
+                         extra=_ids(inst))
+                return False
+            tx.enqueue(instance_id, [NewInboxMessage(message_id=message["message_id"], type=message["type"],
+                                                     payload=message["payload"], visible_at=now)])
+            accepted.append(True)
+            return True
+
+        outcome = self.run_step(instance_id, before=enqueue)
+        if outcome is not None and outcome.more:
+            self.run_until_idle(instance_id)
+        return bool(accepted)
 
 
 def _stored(events: Sequence[ev.HistoryEvent], base: int) -> list[NewEvent]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 from celery import Celery
@@ -22,16 +24,20 @@ class CeleryPublisher(Publisher):
         messages.publish_activity(self.app, app_id, pool, request)
 
 
-def register_orchestrator_tasks(app: Celery, service: OrchestratorService) -> None:
-    """Bind the service's entry points to Celery task names on `app`."""
+def register_orchestrator_tasks(app: Celery, service: OrchestratorService, process_limit: int | None = None) -> None:
+    """Bind the service's entry points to Celery task names on `app`. `process_limit` caps
+    the steps this process runs at once (Dapr's maxConcurrentWorkflowInvocations)."""
+    slots = threading.BoundedSemaphore(process_limit) if process_limit else contextlib.nullcontext()
 
     @app.task(name=queues.ORCHESTRATE_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def orchestrate(instance_id: str) -> None:
-        service.run_until_idle(instance_id)
+        with slots:
+            service.run_until_idle(instance_id)
 
     @app.task(name=queues.DELIVER_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def deliver(instance_id: str, message: dict[str, Any]) -> None:
-        service.deliver(instance_id, message)
+        with slots:
+            service.deliver(instance_id, message)
 
     @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)
     def tick(app_id: str | None = None) -> None:

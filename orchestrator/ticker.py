@@ -16,9 +16,14 @@ from datetime import datetime, timedelta
 from orchestrator import inbox
 from orchestrator.engine import events as ev
 from orchestrator.service import OrchestratorService
+from persistence import errors as store_errors
 from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, TimerRecord, utcnow
 
 log = logging.getLogger("ledgerflow.ticker")
+
+#: Timers fired per transaction, and at most this many transactions per tick.
+FIRE_BATCH = 500
+FIRE_ROUNDS = 40
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class TickReport:
     timers_fired: int
     instances_woken: int
     outbox_resent: int
+    purged: int = 0
 
 
 def timer_fired_message(timer: TimerRecord) -> NewInboxMessage:
@@ -43,19 +49,42 @@ def tick(
     """Fire due timers and re-publish forgotten work for `app_id` (default: the service's)."""
     now = now or utcnow()
     app = app_id or service.app_id
-    fired = service.store.fire_due_timers(now, timer_fired_message, app_id=app)
-    woken = {t.instance_id for t in fired}
-    for instance_id in woken:
-        service.publisher.orchestrate(app, instance_id)
+    fired: list[TimerRecord] = []
+    woken: set[str] = set()
+    for _ in range(FIRE_ROUNDS):  # a full batch means more are due: fire on, waking as we go
+        batch = service.store.fire_due_timers(now, timer_fired_message, app_id=app, limit=FIRE_BATCH)
+        fired += batch
+        for instance_id in dict.fromkeys(t.instance_id for t in batch if t.instance_id not in woken):
+            woken.add(instance_id)
+            service.publisher.orchestrate(app, instance_id)
+        if len(batch) < FIRE_BATCH:
+            break
     stale = service.store.pending_instances(now - pending_grace, app_id=app)
     for instance_id, owner in stale:
         if instance_id not in woken:
             service.publisher.orchestrate(owner, instance_id)
     resent = _resend_outbox(service, now)
-    if fired or stale or resent:
-        log.info("tick: %d timer(s) fired, %d stale inbox(es) woken, %d outbox row(s) re-sent",
-                 len(fired), len(stale), resent)
-    return TickReport(len(fired), len(woken | {i for i, _ in stale}), resent)
+    purged = purge_expired(service, now)
+    if fired or stale or resent or purged:
+        log.info("tick: %d timer(s) fired, %d stale inbox(es) woken, %d outbox row(s) re-sent, %d purged",
+                 len(fired), len(stale), resent, purged)
+    return TickReport(len(fired), len(woken | {i for i, _ in stale}), resent, purged)
+
+
+_RETENTION_STATUS = {"anyTerminal": None, "completed": "COMPLETED", "failed": "FAILED", "terminated": "TERMINATED"}
+
+
+def purge_expired(service: OrchestratorService, now: datetime, batch: int = 100) -> int:
+    """Purge terminal instances older than the retention policy (with their children)."""
+    purged = 0
+    for key, age in service.retention.items():
+        for instance_id in service.store.expired_roots(_RETENTION_STATUS[key], now - age, limit=batch):
+            try:
+                service.store.purge(instance_id, recursive=True)
+                purged += 1
+            except (store_errors.InstanceNotFound, store_errors.InstanceNotTerminal):
+                continue  # purged meanwhile, or a child still runs: a later tick retries
+    return purged
 
 
 def _resend_outbox(service: OrchestratorService, now: datetime) -> int:

@@ -5,8 +5,9 @@ lock up front instead of failing to upgrade a read lock later), a 30 s busy time
 foreign keys.  pysqlite's own transaction handling is switched off
 (``isolation_level=None``) so that SQLAlchemy's ``begin`` event decides what BEGIN says.
 
-PostgreSQL: psycopg 3, ``pool_pre_ping`` (a restarted server costs one failed ping, not
-a failed step), a connect timeout and TCP keepalives so a dead server is noticed.
+PostgreSQL: psycopg 3, a ping before reusing a connection that sat idle for a second (a
+restarted server costs one failed ping, not a failed step; a busy pool pays no ping per
+checkout), a connect timeout and TCP keepalives so a dead server is noticed.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 BUSY_TIMEOUT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 10
+PING_AFTER_IDLE_SECONDS = 1.0
 
 # Connection execution option: this transaction only reads (SQLite: plain BEGIN).
 READ_ONLY = "ledgerflow_read_only"
@@ -121,6 +124,31 @@ def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
         "application_name": "ledgerflow",
     }
     connect_args.update(kwargs.pop("connect_args", {}))
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_recycle", 1800)
-    return sa.create_engine(url, connect_args=connect_args, **kwargs)
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Pre-ping only connections that sat in the pool for ``idle_seconds``.
+
+    ``pool_pre_ping`` costs a round trip on every checkout (five per workflow step); a
+    connection handed back a moment ago is alive, and a dead one found in use still
+    invalidates the whole pool (SQLAlchemy does that on any disconnect error).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["ledgerflow_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("ledgerflow_idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool then replaces this connection and retries
+            raise sa_exc.DisconnectionError(str(exc)) from exc

@@ -66,6 +66,8 @@ class InstanceRecord:
     completed_at: datetime | None
     step_count: int
     signed: bool
+    signature_head: bytes | None = None
+    signed_events: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -108,6 +110,31 @@ class NewEvent:
     payload: str
     timestamp: datetime
     signature: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRecord:
+    """A signed batch of history events (see security/chain.py)."""
+
+    generation: int
+    start_sequence: int
+    event_count: int
+    previous_digest: bytes
+    events_digest: bytes
+    cert_id: int
+    signed_at: datetime
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewSignature:
+    start_sequence: int
+    event_count: int
+    previous_digest: bytes
+    events_digest: bytes
+    cert_id: int
+    signed_at: datetime
+    signature: bytes
 
 
 @dataclass(frozen=True, slots=True)

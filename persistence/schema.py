@@ -83,6 +83,10 @@ instances = sa.Table(
     # Incremented by every update_instance() in a step: a fencing counter.
     sa.Column("step_count", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("signed", sa.Boolean, nullable=False, server_default=sa.false()),
+    # History signing: digest of the last batch signature and how many events are signed,
+    # so that a tail cut (last events and signatures deleted together) is detected.
+    sa.Column("signature_head", sa.LargeBinary, nullable=True),
+    sa.Column("signed_events", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Index(None, "parent_instance_id"),
     sa.Index(None, "app_id", "status"),
     sa.Index(None, "created_at"),
@@ -149,5 +153,33 @@ outbox = sa.Table(
     sa.Index(None, "lease_until"),
 )
 
+# Certificates that signed history batches, shared by every instance (referenced by id).
+history_certificates = sa.Table(
+    "history_certificates",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("fingerprint", sa.LargeBinary, nullable=False),
+    sa.Column("der", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("fingerprint"),
+)
+
+# One row per signed batch of history events (see security/chain.py).
+history_signatures = sa.Table(
+    "history_signatures",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("instance_id", ID, _instance_fk(), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("start_sequence", sa.Integer, nullable=False),
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("previous_digest", sa.LargeBinary, nullable=False),
+    sa.Column("events_digest", sa.LargeBinary, nullable=False),
+    sa.Column("cert_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("signed_at", UTCDateTime, nullable=False),
+    sa.Column("signature", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("instance_id", "generation", "start_sequence"),
+)
+
 # Tables holding rows of one instance, children first (the delete order).
-INSTANCE_TABLES: tuple[sa.Table, ...] = (history_events, inbox, timers, outbox, instances)
+INSTANCE_TABLES: tuple[sa.Table, ...] = (history_events, history_signatures, inbox, timers, outbox, instances)

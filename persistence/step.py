@@ -59,14 +59,13 @@ class StepTx:
 
     def visible_inbox(self, now: datetime | None = None) -> list[records.InboxRecord]:
         """Inbox messages visible at ``now`` (default: the current time), oldest first."""
-        now = now or records.utcnow()
-        t = schema.inbox
-        stmt = (
-            sa.select(t)
-            .where(t.c.instance_id == self.instance_id, t.c.visible_at <= now)
-            .order_by(t.c.id)
-        )
-        return [ops.to_inbox(r) for r in self._c().execute(stmt)]
+        rows = self._c().execute(ops.VISIBLE_INBOX, {"iid": self.instance_id, "now": now or records.utcnow()})
+        return [ops.to_inbox(r) for r in rows]
+
+    def has_visible_inbox(self, now: datetime | None = None) -> bool:
+        """Whether any inbox message is visible at ``now`` (one indexed probe, no payloads)."""
+        params = {"iid": self.instance_id, "now": now or records.utcnow()}
+        return self._c().execute(ops.ANY_VISIBLE_INBOX, params).first() is not None
 
     def history(self) -> list[records.EventRecord]:
         """The current generation's history, by sequence."""
@@ -106,12 +105,9 @@ class StepTx:
             ) from exc
 
     def delete_inbox(self, ids: Sequence[int]) -> int:
-        t = schema.inbox
         total = 0
         for part in ops.chunks(list(ids)):
-            total += self._c().execute(
-                sa.delete(t).where(t.c.instance_id == self.instance_id, t.c.id.in_(part))
-            ).rowcount
+            total += self._c().execute(ops.DELETE_INBOX, {"iid": self.instance_id, "ids": list(part)}).rowcount
         return total
 
     def add_timers(self, timers: Sequence[records.NewTimer]) -> list[int]:
@@ -148,12 +144,10 @@ class StepTx:
 
     def delete_outbox(self, dedup_keys: Sequence[str]) -> int:
         """Delete this instance's outbox rows with these dedup keys (results consumed)."""
-        t = schema.outbox
         total = 0
         for part in ops.chunks(list(dedup_keys)):
-            total += self._c().execute(
-                sa.delete(t).where(t.c.instance_id == self.instance_id, t.c.dedup_key.in_(part))
-            ).rowcount
+            params = {"iid": self.instance_id, "keys": list(part)}
+            total += self._c().execute(ops.DELETE_OUTBOX_KEYS, params).rowcount
         return total
 
     def delete_outbox_kind(self, kind: str) -> int:
@@ -163,6 +157,27 @@ class StepTx:
         return self._c().execute(
             sa.delete(t).where(t.c.instance_id == self.instance_id, t.c.kind == kind)
         ).rowcount
+
+    def admit(self, limit: int) -> bool:
+        """Whether this PENDING instance may start under a per-name limit: fewer than
+        ``limit`` instances of the same app and workflow name are running or suspended.
+
+        Admissions of one name are serialised (a transaction-scoped advisory lock on
+        PostgreSQL; SQLite has one writer), so two orchestrators cannot both take the
+        last slot."""
+        inst = self._locked()
+        conn = self._c()
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                         {"k": f"ledgerflow-admit:{inst.app_id}:{inst.name}"})
+        t = schema.instances
+        active = conn.execute(
+            sa.select(sa.func.count()).select_from(t).where(
+                t.c.app_id == inst.app_id, t.c.name == inst.name,
+                t.c.status.in_([records.RUNNING, records.SUSPENDED]),
+            )
+        ).scalar_one()
+        return active < limit
 
     def update_instance(self, **fields: Any) -> records.InstanceRecord:
         """Update columns of the locked instance; returns the new record.
@@ -205,7 +220,7 @@ class StepTx:
         """
         inst = self._locked()
         conn = self._c()
-        for table in (schema.history_events, schema.timers):
+        for table in (schema.history_events, schema.history_signatures, schema.timers):
             conn.execute(sa.delete(table).where(table.c.instance_id == self.instance_id))
         o = schema.outbox
         conn.execute(
@@ -213,7 +228,61 @@ class StepTx:
                 o.c.instance_id == self.instance_id, o.c.kind != records.OUTBOX_ORCHESTRATE
             )
         )
-        return self.update_instance(generation=inst.generation + 1, input=input)
+        return self.update_instance(generation=inst.generation + 1, input=input,
+                                    signature_head=None, signed_events=0)
+
+    # -- history signing -----------------------------------------------------------------
+
+    def signatures(self) -> list[records.SignatureRecord]:
+        """The current generation's batch signatures, by first sequence."""
+        inst = self._locked()
+        return ops.signatures(self._c(), self.instance_id, inst.generation)
+
+    def add_signature(self, sig: records.NewSignature) -> None:
+        """Store the signature of a batch this step appends (same transaction)."""
+        inst = self._locked()
+        self._c().execute(sa.insert(schema.history_signatures), [{
+            "instance_id": self.instance_id, "generation": inst.generation,
+            "start_sequence": sig.start_sequence, "event_count": sig.event_count,
+            "previous_digest": sig.previous_digest, "events_digest": sig.events_digest,
+            "cert_id": sig.cert_id, "signed_at": sig.signed_at, "signature": sig.signature,
+        }])
+
+    def last_signature(self) -> records.SignatureRecord | None:
+        """The current generation's last batch signature (the chain head), if any."""
+        inst = self._locked()
+        t = schema.history_signatures
+        row = self._c().execute(
+            sa.select(t).where(t.c.instance_id == self.instance_id, t.c.generation == inst.generation)
+            .order_by(t.c.start_sequence.desc()).limit(1)
+        ).first()
+        return ops.to_signature(row) if row is not None else None
+
+    def history_from(self, sequence: int) -> list[records.EventRecord]:
+        """The current generation's events from ``sequence`` on, by sequence."""
+        inst = self._locked()
+        t = schema.history_events
+        stmt = (
+            sa.select(t)
+            .where(t.c.instance_id == self.instance_id, t.c.generation == inst.generation,
+                   t.c.sequence >= sequence)
+            .order_by(t.c.sequence)
+        )
+        return [ops.to_event(r) for r in self._c().execute(stmt)]
+
+    def max_sequence(self) -> int | None:
+        inst = self._locked()
+        t = schema.history_events
+        return self._c().execute(
+            sa.select(sa.func.max(t.c.sequence))
+            .where(t.c.instance_id == self.instance_id, t.c.generation == inst.generation)
+        ).scalar_one()
+
+    def certificate_id(self, fingerprint: bytes, der: bytes) -> int:
+        return ops.certificate_id(self._c(), fingerprint, der, records.utcnow())
+
+    def certificates(self, ids: Sequence[int]) -> dict[int, bytes]:
+        return ops.certificates(self._c(), ids)
 
     def create_instance(
         self, new: records.NewInstance, started: records.NewInboxMessage,

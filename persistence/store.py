@@ -198,6 +198,25 @@ class Store:
             )
             return [ops.to_event(r) for r in conn.execute(stmt)]
 
+    def signed_history(self, instance_id: str) -> tuple[
+        records.InstanceRecord, list[records.EventRecord], list[records.SignatureRecord], dict[int, bytes]
+    ]:
+        """The instance, its current generation's events and signatures, and the certificates
+        those reference, read in one transaction (what verifying a read needs)."""
+        with self._read() as conn:
+            inst = ops.get_instance(conn, instance_id)
+            if inst is None:
+                raise errors.InstanceNotFound(instance_id)
+            t = schema.history_events
+            stmt = (
+                sa.select(t)
+                .where(t.c.instance_id == instance_id, t.c.generation == inst.generation)
+                .order_by(t.c.sequence)
+            )
+            events = [ops.to_event(r) for r in conn.execute(stmt)]
+            sigs = ops.signatures(conn, instance_id, inst.generation)
+            return inst, events, sigs, ops.certificates(conn, [s.cert_id for s in sigs])
+
     def children(self, instance_id: str) -> list[records.InstanceRecord]:
         t = schema.instances
         stmt = (
@@ -207,6 +226,21 @@ class Store:
         )
         with self._read() as conn:
             return [ops.to_instance(r) for r in conn.execute(stmt)]
+
+    def expired_roots(self, status: str | None, finished_before: datetime, limit: int = 100) -> list[str]:
+        """Terminal top-level instances (of ``status``, or any terminal one when None) that
+        finished before ``finished_before``: what a retention policy purges."""
+        t = schema.instances
+        statuses = [status] if status is not None else list(records.TERMINAL_STATUSES)
+        stmt = (
+            sa.select(t.c.instance_id)
+            .where(t.c.status.in_(statuses), t.c.parent_instance_id.is_(None),
+                   t.c.completed_at < records.as_utc(finished_before))
+            .order_by(t.c.completed_at)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [r.instance_id for r in conn.execute(stmt)]
 
     def unfinished_instances(self, app_id: str) -> list[records.InstanceRecord]:
         """Instances of ``app_id`` that are not COMPLETED, FAILED or TERMINATED."""
@@ -240,11 +274,13 @@ class Store:
         with self._write() as conn:
             fired = [ops.to_timer(r) for r in conn.execute(stmt)]
             created = records.utcnow()
+            messages = []
             for timer in fired:
                 msg = make_message(timer)
                 if msg.visible_at is None:
                     msg = records.NewInboxMessage(msg.message_id, msg.type, msg.payload, now)
-                ops.insert_messages(conn, timer.instance_id, [msg], created)
+                messages.append((timer.instance_id, msg))
+            ops.insert_messages_many(conn, messages, created)
             for part in ops.chunks([tm.id for tm in fired]):
                 conn.execute(sa.delete(t).where(t.c.id.in_(part)))
             return fired
@@ -304,17 +340,10 @@ class Store:
         ids = list(ids)
         if not ids:
             return
-        o = schema.outbox
         with self._write() as conn:
             for part in ops.chunks(ids):
-                conn.execute(
-                    sa.delete(o).where(o.c.id.in_(part), o.c.kind == records.OUTBOX_ORCHESTRATE)
-                )
-                conn.execute(
-                    sa.update(o)
-                    .where(o.c.id.in_(part), o.c.kind != records.OUTBOX_ORCHESTRATE)
-                    .values(sent_at=now, lease_until=lease_until, attempts=o.c.attempts + 1)
-                )
+                conn.execute(ops.DELETE_SENT_ORCHESTRATE, {"ids": list(part)})
+                conn.execute(ops.MARK_SENT, {"ids": list(part), "sent_at": now, "lease_until": lease_until})
 
 
 def _reason(exc: sa_exc.DBAPIError) -> str:

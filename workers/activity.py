@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
+import os
 from datetime import datetime, timezone
 from typing import Any
 
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
+from orchestrator.engine import propagation as prop
 from orchestrator.engine.activity import WorkflowActivityContext
 from orchestrator.engine.errors import failure_from_exception
 from orchestrator.engine.registry import Registry
 from orchestrator.engine.serialization import from_json, to_json
 from orchestrator.engine.signatures import call_with_input
+from security import attest
+from security import context as sec_context
+from security import propagation as sec_prop
+from security.crypto import VerificationError
+from security.policy import DENIED_MESSAGE, DENIED_TYPE
 
 log = logging.getLogger("ledgerflow.worker")
 
@@ -24,35 +32,133 @@ def result_message_id(generation: int, task_id: int) -> str:
     return f"task:{generation}:{task_id}"
 
 
-def run_activity(registry: Registry, request: dict[str, Any]) -> dict[str, Any]:
-    """Run the activity named in `request`; never raises. Returns the inbox message."""
+def run_activity(registry: Registry, request: dict[str, Any],
+                 security: sec_context.SecurityContext | None = None, *, app_id: str | None = None) -> dict[str, Any]:
+    """Run the activity named in `request`; never raises. Returns the inbox message.
+
+    Before running it: the propagated history is verified (signing on) and this app's
+    access policies are checked against the caller's verified identity; a denial fails the
+    call at once with error_type WorkflowAccessPolicyDenied."""
     name, task_id = request["name"], request["task_id"]
+    now = wall_clock()
+    try:
+        security = security or worker_security(request, app_id)
+        propagated = _propagated(security, request)
+        refusal = _access_refusal(security, request, propagated)
+    except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
+        error_type = "WorkflowSigningConfigurationError" if isinstance(exc, sec_context.SigningConfigurationError) \
+            else "PropagationVerificationError"
+        refusal = ev.FailureDetails(str(exc), error_type)
+        propagated = None
+    if refusal is not None:
+        log.warning("activity refused: %s", refusal.message,
+                    extra={"instance_id": request["instance_id"], "activity": name, "task_id": task_id})
+        return result_message(request, ev.TaskFailed(now, task_id, refusal), security)
     ctx = WorkflowActivityContext(
         request["instance_id"],
         task_id,
         request["execution_id"],
         attempt=request.get("attempt", 1),
         app_id=request.get("app_id"),
+        propagated_history=propagated,
     )
-    now = wall_clock()
     log.info("activity start", extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
     try:
+        check_payload(request.get("input"), f"Input of activity '{name}'")
         fn = registry.activity(name)
         result = call_with_input(fn, ctx, from_json(request.get("input")))
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))
-        event: ev.HistoryEvent = ev.TaskCompleted(now, task_id, to_json(result, what=f"Output of activity '{name}'"))
+        output = check_payload(to_json(result, what=f"Output of activity '{name}'"), f"Output of activity '{name}'")
+        event: ev.HistoryEvent = ev.TaskCompleted(now, task_id, output)
     except Exception as exc:  # the activity's failure is the workflow's business
         log.info(
             "activity failed",
             extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id, "error": repr(exc)},
         )
         event = ev.TaskFailed(now, task_id, failure_from_exception(exc))
-    return result_message(request, event)
+    return result_message(request, event, security)
 
 
-def result_message(request: dict[str, Any], event: ev.HistoryEvent) -> dict[str, Any]:
+#: Largest activity input or output, in bytes of JSON (LEDGERFLOW_MAX_PAYLOAD_BYTES; 0: no
+#: limit). The default matches the HTTP API's body limit. A payload over it fails the call
+#: with PayloadTooLargeError instead of travelling through the broker and into history.
+DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+
+
+class PayloadTooLargeError(ValueError):
+    """An activity input or output over LEDGERFLOW_MAX_PAYLOAD_BYTES."""
+
+
+def max_payload_bytes() -> int:
+    return int(os.environ.get("LEDGERFLOW_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES) or 0)
+
+
+def check_payload(text: str | None, what: str) -> str | None:
+    """`text` unchanged, or PayloadTooLargeError naming the size and the limit."""
+    limit = max_payload_bytes()
+    if text is not None and limit and len(text) > limit // 4:  # cheap test first: chars <= bytes <= 4 * chars
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"{what} is {size} bytes of JSON, over the limit of {limit} bytes; pass a reference "
+                "(a URL or a key) instead of the data, or raise LEDGERFLOW_MAX_PAYLOAD_BYTES")
+    return text
+
+
+def worker_security(request: dict[str, Any], app_id: str | None = None) -> sec_context.SecurityContext:
+    """This worker's security context: its app is `app_id` (the app whose queue it serves),
+    else LEDGERFLOW_APP_ID; never a field of the request."""
+    own = app_id or os.environ.get("LEDGERFLOW_APP_ID") or os.environ.get("APP_ID") or "default"
+    return sec_context.current(own)
+
+
+def _propagated(security: sec_context.SecurityContext, request: dict[str, Any]) -> prop.PropagatedHistory | None:
+    text = request.get("propagated")
+    if not text:
+        return None
+    if security.signing:
+        assert security.trust is not None
+        sec_prop.verify_text(security.trust, text)
+    return prop.parse(text, verified=security.signing)
+
+
+def _access_refusal(security: sec_context.SecurityContext, request: dict[str, Any],
+                    propagated: prop.PropagatedHistory | None) -> ev.FailureDetails | None:
+    policies = security.policies
+    if policies is None or not policies.governs(security.app_id):
+        return None
+    caller: str | None = None
+    if security.signing:  # the identity comes from the caller's certificate, never from a field
+        assert security.trust is not None
+        canonical = json.dumps({k: v for k, v in request.items() if k != "caller"}, sort_keys=True,
+                               separators=(",", ":"))
+        try:
+            caller = attest.verify(security.trust, request.get("caller"), attest.REQUEST, canonical)
+        except VerificationError as exc:
+            log.warning("activity request without a valid caller attestation: %s", exc)
+    elif request.get("app_id") == security.app_id:
+        caller = security.app_id  # no identity to be had: a same-app call counts as a self-call
+    decision = policies.decide(callee_app=security.app_id, caller_app=caller, kind="activity", name=request["name"],
+                               operation="schedule", timeline=propagated.timeline() if propagated else None,
+                               signing=security.signing)
+    if decision:
+        return None
+    log.warning("denied activity %s to caller %s: %s", request["name"], caller or "(unverified)", decision.reason)
+    return ev.FailureDetails(DENIED_MESSAGE, DENIED_TYPE)
+
+
+def result_message(request: dict[str, Any], event: ev.HistoryEvent,
+                   security: sec_context.SecurityContext | None = None, *, app_id: str | None = None) -> dict[str, Any]:
+    """The inbox message for the owner; with signing on, attested by this app."""
     type_name, payload = codec.encode(event)
+    try:
+        security = security or worker_security(request, app_id)
+    except sec_context.SigningConfigurationError:
+        security = None
+    if security is not None and security.identity is not None:
+        att = attest.attest(security.identity, attest.COMPLETION, request["instance_id"], type_name, payload)
+        payload = attest.embed(payload, att)
     return {
         "message_id": result_message_id(request["generation"], request["task_id"]),
         "type": type_name,

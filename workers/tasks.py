@@ -17,14 +17,16 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
 from workers.activity import result_message, run_activity, wall_clock
+from workers.limits import ActivityGate
 
 log = logging.getLogger("ledgerflow.worker")
 
 
-def register_activity_tasks(app: Celery, registry: Registry) -> None:
+def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate | None = None) -> None:
     """Register every activity of `registry` as its own Celery task on `app`."""
+    gate = gate or ActivityGate()
     for name in registry.activity_names():
-        register_activity_task(app, registry, name)
+        register_activity_task(app, registry, name, gate)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -36,28 +38,38 @@ def register_activity_tasks(app: Celery, registry: Registry) -> None:
         if request is None:
             return
         if activity in registry.activity_names():  # registered after the worker started
-            register_activity_task(app, registry, activity)
+            register_activity_task(app, registry, activity, gate)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)
             return
         failure = failure_from_exception(ActivityNotRegisteredError(f"Activity function named '{activity}' was not registered!"))
         event = ev.TaskFailed(wall_clock(), request["task_id"], failure)
-        messages.publish_deliver(app, request["app_id"], request["instance_id"], result_message(request, event))
+        messages.publish_deliver(app, request["app_id"], request["instance_id"], result_message(request, event, app_id=own_app_id(app)))
 
     signals.task_unknown.connect(on_unknown, weak=False)
 
 
-def register_activity_task(app: Celery, registry: Registry, name: str) -> None:
+def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate) -> None:
     task_name = queues.activity_task_name(name)
     if task_name in app.tasks:
         return
 
-    def run(request: dict[str, Any]) -> None:
-        message = run_activity(registry, request)
+    def run(self: Any, request: dict[str, Any]) -> None:
+        with gate.enter(self, name):
+            message = run_activity(registry, request, app_id=own_app_id(app))
         messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
     run.__name__ = run.__qualname__ = name
-    app.task(name=task_name, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(run)
+    app.task(name=task_name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, max_retries=None,
+             ignore_result=True)(run)
+
+
+def own_app_id(app: Celery) -> str | None:
+    """The app whose queues this Celery app serves (its default queue is ledgerflow.<app>.workflows):
+    the identity its workers attest results with and the callee its access policies protect."""
+    queue = str(app.conf.task_default_queue or "")
+    return queue[len("ledgerflow."):-len(".workflows")] if queue.startswith("ledgerflow.") and \
+        queue.endswith(".workflows") else None
 
 
 def _request_of(message: Any) -> dict[str, Any] | None:

@@ -1,13 +1,21 @@
-"""Async face of the client: the same calls, run off the event loop in a worker thread."""
+"""Async face of the client: the same calls and keyword arguments as the sync client, run
+off the event loop in worker threads (the database drivers are blocking).
+
+Waiting is woken by change notifications like the sync client's; cancelling an awaiting
+task (or `asyncio.wait_for` timing out) stops the waiting thread too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ledgerflow import changes
 from ledgerflow.client import DaprWorkflowClient as _SyncClient
+from ledgerflow.client import finished, started
 from ledgerflow.state import WorkflowState
 
 
@@ -27,13 +35,23 @@ class DaprWorkflowClient:
 
     async def wait_for_workflow_start(self, instance_id: str, *, fetch_payloads: bool = False,
                                       timeout_in_seconds: int = 0) -> WorkflowState | None:
-        return await asyncio.to_thread(self._sync.wait_for_workflow_start, instance_id,
-                                       fetch_payloads=fetch_payloads, timeout_in_seconds=timeout_in_seconds)
+        return await self._wait(instance_id, started, timeout_in_seconds, fetch_payloads, "start")
 
     async def wait_for_workflow_completion(self, instance_id: str, *, fetch_payloads: bool = True,
                                            timeout_in_seconds: int = 0) -> WorkflowState | None:
-        return await asyncio.to_thread(self._sync.wait_for_workflow_completion, instance_id,
-                                       fetch_payloads=fetch_payloads, timeout_in_seconds=timeout_in_seconds)
+        return await self._wait(instance_id, finished, timeout_in_seconds, fetch_payloads, "complete")
+
+    async def _wait(self, instance_id: str, done: Callable[[WorkflowState], bool], timeout: float,
+                    fetch_payloads: bool, what: str) -> WorkflowState | None:
+        cancel = threading.Event()
+        manager = self._sync._manager
+        try:
+            return await asyncio.to_thread(manager.wait, instance_id, done, timeout, fetch_payloads, what,
+                                           cancel=cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            changes.WATCHES.notify(instance_id)  # the thread sees `cancel` now, not at its next wake
+            raise
 
     async def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         await asyncio.to_thread(self._sync.raise_workflow_event, instance_id, event_name, data=data)
@@ -52,3 +70,9 @@ class DaprWorkflowClient:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._sync.close)
+
+    async def __aenter__(self) -> DaprWorkflowClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

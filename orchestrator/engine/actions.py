@@ -26,6 +26,8 @@ class ScheduleTask(Action):
     attempt: int = 1
     #: Stable across retries: the sequence number of the first attempt.
     first_task_id: int | None = None
+    #: "OWN_HISTORY" or "LINEAGE" when the caller propagates its history.
+    propagation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class CreateSubOrchestration(Action):
     input: str | None
     app_id: str | None = None
     attempt: int = 1
+    propagation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +70,5 @@ class CompleteOrchestration(Action):
     failure: FailureDetails | None = None
     parent: ParentInfo | None = None
     carryover_events: tuple[EventRaised, ...] = ()
+    #: The history this run received, kept across continue-as-new.
+    propagated: str | None = None

@@ -25,9 +25,18 @@ class CodecError(ValueError):
     """A stored event that cannot be read back."""
 
 
+#: Fields added after histories were first stored: left out while None, so events without
+#: them encode exactly as before.
+_OMIT_IF_NONE = frozenset({"propagated", "caller"})
+
+
 def encode(event: ev.HistoryEvent) -> tuple[str, str]:
     """(type name, JSON payload) for a history event."""
-    return type(event).__name__, json.dumps(_fields(event), separators=(",", ":"))
+    fields = _fields(event)
+    for name in _OMIT_IF_NONE.intersection(fields):
+        if fields[name] is None:
+            del fields[name]
+    return type(event).__name__, json.dumps(fields, separators=(",", ":"))
 
 
 def decode(type_name: str, payload: str) -> ev.HistoryEvent:

@@ -17,12 +17,16 @@ from typing import Any
 from orchestrator.engine import actions as act
 from orchestrator.engine.errors import TaskFailedError
 from orchestrator.engine.events import EventRaised, FailureDetails
+from orchestrator.engine.propagation import parse as parse_propagated
+from orchestrator.engine.propagation import scope_name
 from orchestrator.engine.registry import Registry, registered_name
 from orchestrator.engine.retry import RetryPolicy, next_delay
 from orchestrator.engine.serialization import from_json, to_json
 from orchestrator.engine.tasks import CompletableTask, Task
 
 _GUID_NAMESPACE = uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875")
+#: Failures that no retry policy retries.
+_NOT_RETRIED = frozenset({"NonRetryableError", "WorkflowAccessPolicyDenied"})
 
 
 def to_naive_utc(value: datetime) -> datetime:
@@ -54,7 +58,7 @@ class ScheduledTask(CompletableTask[Any]):
         """A failure of the current attempt: retry after a durable timer, or fail for good."""
         self.attempts_made += 1
         delay = None
-        if self.policy is not None and failure.error_type != "NonRetryableError":
+        if self.policy is not None and failure.error_type not in _NOT_RETRIED:
             delay = next_delay(self.policy, self.attempts_made, self.first_attempt_at, self.ctx.current_utc_datetime)
         if delay is None:
             kind = "Activity task" if isinstance(self.action, act.ScheduleTask) else "Sub-orchestration task"
@@ -82,9 +86,11 @@ class _RetryTrigger:
 
 def _with_task_id(action: act.Action, task_id: int, attempt: int) -> act.Action:
     if isinstance(action, act.ScheduleTask):
-        return act.ScheduleTask(task_id, action.name, action.input, action.app_id, attempt, action.first_task_id)
+        return act.ScheduleTask(task_id, action.name, action.input, action.app_id, attempt, action.first_task_id,
+                                action.propagation)
     assert isinstance(action, act.CreateSubOrchestration)
-    return act.CreateSubOrchestration(task_id, action.name, action.instance_id, action.input, action.app_id, attempt)
+    return act.CreateSubOrchestration(task_id, action.name, action.instance_id, action.input, action.app_id, attempt,
+                                      action.propagation)
 
 
 class WorkflowContext:
@@ -112,6 +118,7 @@ class WorkflowContext:
         self._generator: Generator[Task[Any], Any, Any] | None = None
         self._awaited: Task[Any] | None = None
         self._propagated_history: Any = None
+        self._propagated_raw: str | None = None
 
     # -- what workflow code reads ------------------------------------------------------
 
@@ -147,6 +154,9 @@ class WorkflowContext:
         self._custom_status = to_json(custom_status, what="set_custom_status value")
 
     def get_propagated_history(self) -> Any:
+        """The PropagatedHistory this workflow's caller passed down, or None."""
+        if self._propagated_history is None and self._propagated_raw:
+            self._propagated_history = parse_propagated(self._propagated_raw, verified=True)
         return self._propagated_history
 
     def is_patched(self, patch_name: str) -> bool:
@@ -181,7 +191,7 @@ class WorkflowContext:
         name = registered_name(activity)
         encoded = to_json(input, what=f"Input of call_activity('{name}')")
         seq = self._next_sequence()
-        action = act.ScheduleTask(seq, name, encoded, app_id, 1, seq)
+        action = act.ScheduleTask(seq, name, encoded, app_id, 1, seq, scope_name(propagation))
         task = ScheduledTask(self, action, retry_policy)
         self._add_action(seq, action, task)
         return task
@@ -200,7 +210,7 @@ class WorkflowContext:
         encoded = to_json(input, what=f"Input of call_child_workflow('{name}')")
         seq = self._next_sequence()
         child_id = instance_id or f"{self._instance_id}:{seq:04x}"
-        action = act.CreateSubOrchestration(seq, name, child_id, encoded, app_id)
+        action = act.CreateSubOrchestration(seq, name, child_id, encoded, app_id, 1, scope_name(propagation))
         task = ScheduledTask(self, action, retry_policy)
         self._add_action(seq, action, task)
         return task

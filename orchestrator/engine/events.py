@@ -42,6 +42,10 @@ class ExecutionStarted(HistoryEvent):
     input: str | None = None
     parent: ParentInfo | None = None
     scheduled_start: datetime | None = None
+    #: The history its caller propagated to it (JSON text, see engine/propagation.py).
+    propagated: str | None = None
+    #: The calling workflow's attestation of this start (JSON text; the caller's identity).
+    caller: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ class Replay:
         self.completion: act.CompleteOrchestration | None = None
         self.parent: ev.ParentInfo | None = None
         self.name: str | None = None
+        self.propagated: str | None = None
         self._suspended = False
         self._suspended_buffer: list[ev.HistoryEvent] = []
         self._current_started: ev.OrchestratorStarted | None = None
@@ -171,7 +172,9 @@ class Replay:
         ctx = self.ctx
         new_events = [self._with_recorded_version(e) for e in applied]
         actions = [ctx._pending_actions[k] for k in sorted(ctx._pending_actions)]
-        if self.completion is not None and self.completion.status == TERMINATED:
+        if self.completion is not None:
+            # As durabletask does: a run that ends cancels what it scheduled but never awaited
+            # in its last step; nothing is recorded for it, so a replay matches.
             actions = []
         new_events.extend(_event_for_action(a, ctx.current_utc_datetime) for a in actions)
         ctx._pending_actions.clear()
@@ -237,7 +240,8 @@ class Replay:
     def _complete_returned(self, value: Any) -> None:
         if self.ctx._continue_as_new is not None:
             new_input, self._save_events = self.ctx._continue_as_new
-            self.completion = act.CompleteOrchestration(CONTINUED_AS_NEW, new_input, parent=self.parent)
+            self.completion = act.CompleteOrchestration(CONTINUED_AS_NEW, new_input, parent=self.parent,
+                                                        propagated=self.propagated)
             return
         result = to_json(value, what=f"Output of workflow '{self.name}'")
         self.completion = act.CompleteOrchestration(COMPLETED, result, parent=self.parent)
@@ -257,6 +261,7 @@ class Replay:
 
     def _apply_execution_started(self, event: ev.ExecutionStarted) -> None:
         self.name, self.parent = event.name, event.parent
+        self.propagated = self.ctx._propagated_raw = event.propagated
         recorded = self.ctx._version if self.ctx._is_replaying else None
         try:
             fn, version = self.ctx._registry.workflow(event.name, recorded)
@@ -324,6 +329,24 @@ class Replay:
     def _apply_execution_terminated(self, event: ev.ExecutionTerminated) -> None:
         self._terminate_recursive = event.recursive
         self.completion = act.CompleteOrchestration(TERMINATED, event.output, parent=self.parent)
+
+    # -- what the service asks ---------------------------------------------------------
+
+    def expected_completion(self, task_id: int) -> tuple[str, str | None] | None:
+        """What a completion for `task_id` may be: ("timer", None), ("activity", app_id) or
+        ("child", app_id), app_id None meaning this workflow's own app; None when no such
+        task is open (never scheduled, already completed, or scheduled in this very step)."""
+        task = self.ctx._pending_tasks.get(task_id)
+        if task is None or task_id in self.ctx._pending_actions:
+            return None
+        if isinstance(task, TimerTask):
+            return ("timer", None)
+        action = getattr(task, "action", None)
+        if isinstance(action, act.ScheduleTask):
+            return ("activity", action.app_id)
+        if isinstance(action, act.CreateSubOrchestration):
+            return ("child", action.app_id)
+        return None
 
     # -- helpers -----------------------------------------------------------------------
 

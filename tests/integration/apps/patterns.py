@@ -149,3 +149,15 @@ def sleeper(ctx: wf.DaprWorkflowContext, seconds: float):
 def slow_chain(ctx: wf.DaprWorkflowContext, seconds: float):
     done = yield ctx.call_activity(slow, input=seconds)
     return done
+
+
+@wfr.workflow
+def fan_slow(ctx: wf.DaprWorkflowContext, spec: dict):
+    done = yield wf.when_all([ctx.call_activity(slow, input=spec["seconds"]) for _ in range(spec["n"])])
+    return len(done)
+
+
+@wfr.workflow
+def awaiting_payment(ctx: wf.DaprWorkflowContext, order_id: str):
+    payment = yield ctx.wait_for_external_event("payment_received")
+    return {"order": order_id, "paid": payment["amount"]}

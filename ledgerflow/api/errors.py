@@ -1,0 +1,114 @@
+"""Dapr's workflow error codes, statuses and messages, and the checks that raise them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_INSTANCE_ID_LENGTH = 64
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]+")
+_APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+COMPONENT = "dapr"
+
+# Dapr's codes (pkg/messages) and the few Ledgerflow adds for what Dapr has no route for.
+ERR_INSTANCE_ID_PROVIDED_MISSING = "ERR_INSTANCE_ID_PROVIDED_MISSING"
+ERR_INSTANCE_ID_TOO_LONG = "ERR_INSTANCE_ID_TOO_LONG"
+ERR_INSTANCE_ID_INVALID = "ERR_INSTANCE_ID_INVALID"
+ERR_INSTANCE_ID_NOT_FOUND = "ERR_INSTANCE_ID_NOT_FOUND"
+ERR_WORKFLOW_NAME_MISSING = "ERR_WORKFLOW_NAME_MISSING"
+ERR_WORKFLOW_EVENT_NAME_MISSING = "ERR_WORKFLOW_EVENT_NAME_MISSING"
+ERR_WORKFLOW_COMPONENT_MISSING = "ERR_WORKFLOW_COMPONENT_MISSING"
+ERR_WORKFLOW_COMPONENT_NOT_FOUND = "ERR_WORKFLOW_COMPONENT_NOT_FOUND"
+ERR_START_WORKFLOW = "ERR_START_WORKFLOW"
+ERR_GET_WORKFLOW = "ERR_GET_WORKFLOW"
+ERR_TERMINATE_WORKFLOW = "ERR_TERMINATE_WORKFLOW"
+ERR_RAISE_EVENT_WORKFLOW = "ERR_RAISE_EVENT_WORKFLOW"
+ERR_PAUSE_WORKFLOW = "ERR_PAUSE_WORKFLOW"
+ERR_RESUME_WORKFLOW = "ERR_RESUME_WORKFLOW"
+ERR_PURGE_WORKFLOW = "ERR_PURGE_WORKFLOW"
+ERR_MALFORMED_REQUEST = "ERR_MALFORMED_REQUEST"
+ERR_BODY_TOO_LARGE = "ERR_BODY_TOO_LARGE"
+ERR_REQUEST_TIMEOUT = "ERR_REQUEST_TIMEOUT"
+ERR_HEALTH_NOT_READY = "ERR_HEALTH_NOT_READY"
+ERR_LIST_WORKFLOWS = "ERR_LIST_WORKFLOWS"
+ERR_GET_WORKFLOW_HISTORY = "ERR_GET_WORKFLOW_HISTORY"
+ERR_NOT_FOUND = "ERR_NOT_FOUND"
+ERR_METHOD_NOT_ALLOWED = "ERR_METHOD_NOT_ALLOWED"
+ERR_INTERNAL = "ERR_INTERNAL"
+
+#: What each operation reports when it fails for a reason of its own: (code, message format
+#: with the instance ID or workflow name, then the reason), as Dapr words them.
+OPERATIONS: dict[str, tuple[str, str]] = {
+    "start": (ERR_START_WORKFLOW, "error starting workflow '{}': {}"),
+    "get": (ERR_GET_WORKFLOW, "error while getting workflow info on instance '{}': {}"),
+    "terminate": (ERR_TERMINATE_WORKFLOW, "error terminating workflow '{}': {}"),
+    "raiseEvent": (ERR_RAISE_EVENT_WORKFLOW, "error raising event on workflow '{}': {}"),
+    "pause": (ERR_PAUSE_WORKFLOW, "error pausing workflow {}: {}"),
+    "resume": (ERR_RESUME_WORKFLOW, "error resuming workflow {}: {}"),
+    "purge": (ERR_PURGE_WORKFLOW, "error purging workflow {}: {}"),
+    "list": (ERR_LIST_WORKFLOWS, "error listing workflows{}: {}"),
+    "history": (ERR_GET_WORKFLOW_HISTORY, "error getting the history of workflow '{}': {}"),
+}
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    code: str
+    message: str
+
+    def body(self) -> dict[str, str]:
+        return {"errorCode": self.code, "message": self.message}
+
+
+def operation_error(operation: str, subject: str, reason: object, status: int = 500) -> ApiError:
+    code, template = OPERATIONS[operation]
+    return ApiError(status, code, template.format(subject, reason))
+
+
+def not_found(instance_id: str) -> ApiError:
+    return ApiError(404, ERR_INSTANCE_ID_NOT_FOUND,
+                    f"unable to find workflow with the provided instance ID: {instance_id}")
+
+
+def check_component(component: str) -> None:
+    if not component:
+        raise ApiError(400, ERR_WORKFLOW_COMPONENT_MISSING, "no workflow component was provided")
+    if component != COMPONENT:
+        raise ApiError(400, ERR_WORKFLOW_COMPONENT_NOT_FOUND,
+                       f"workflow component '{component}' does not exist; use '{COMPONENT}'")
+
+
+def check_instance_id(instance_id: str) -> str:
+    """The HTTP rule: 1 to 64 ASCII letters, digits, '_' and '-' (on every route)."""
+    if not instance_id:
+        raise ApiError(400, ERR_INSTANCE_ID_PROVIDED_MISSING, "no instance ID was provided")
+    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
+        raise ApiError(400, ERR_INSTANCE_ID_TOO_LONG,
+                       f"workflow instance ID exceeds the max length of {MAX_INSTANCE_ID_LENGTH} characters")
+    if not _INSTANCE_ID.fullmatch(instance_id):
+        raise ApiError(400, ERR_INSTANCE_ID_INVALID,
+                       f"workflow instance ID '{instance_id}' is invalid: only alphanumeric, underscore "
+                       "and dash characters are allowed")
+    return instance_id
+
+
+def check_workflow_name(name: str) -> str:
+    if not name:
+        raise ApiError(400, ERR_WORKFLOW_NAME_MISSING, "workflow name is not configured")
+    if len(name) > 256:
+        raise ApiError(400, ERR_MALFORMED_REQUEST, "workflow name is longer than 256 characters")
+    return name
+
+
+def check_event_name(name: str) -> str:
+    if not name:
+        raise ApiError(400, ERR_WORKFLOW_EVENT_NAME_MISSING, "missing workflow event name")
+    return name
+
+
+def check_app_id(app_id: str) -> str:
+    if not _APP_ID.fullmatch(app_id):
+        raise ApiError(400, ERR_MALFORMED_REQUEST,
+                       f"appID '{app_id}' is invalid: use 1 to 128 letters, digits, '_', '.' and '-'")
+    return app_id

@@ -1,0 +1,215 @@
+"""The routes: Dapr's workflow API, plus list and history, over `WorkflowManager`.
+
+Every handler checks its input (component, instance ID, names, appID, body) before it
+touches the database, then runs the blocking management call in a worker thread and maps
+what it raises to Dapr's codes: not found -> 404, the database unreachable -> 503, the
+operation's own failure -> its Dapr code with 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ledgerflow import errors as lf_errors
+from ledgerflow.api import errors
+from ledgerflow.management import WorkflowManager
+from ledgerflow.state import WorkflowStatus
+from ledgerflow.views import state_json, summary_json
+from persistence.errors import StoreUnavailable
+
+log = logging.getLogger("ledgerflow.api")
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+class Handlers:
+    def __init__(self, manager: WorkflowManager) -> None:
+        self.manager = manager
+
+    # -- Dapr's routes -----------------------------------------------------------------
+
+    async def start(self, request: Request) -> Response:
+        p = request.path_params
+        errors.check_component(p["component"])
+        name = errors.check_workflow_name(p["name"])
+        instance_id = request.query_params.get("instanceID") or None
+        if instance_id is not None:
+            errors.check_instance_id(instance_id)
+        app_id = self._app_id(request)
+        serialized = json_body(await request.body())
+        started = await self._call("start", name, self.manager.schedule, name, instance_id=instance_id,
+                                   app_id=app_id, serialized_input=serialized)
+        return JSONResponse({"instanceID": started}, status_code=202,
+                            headers={"Location": f"{_version(request)}/workflows/dapr/{started}"})
+
+    async def get(self, request: Request) -> Response:
+        instance_id = self._instance(request)
+        state = await self._call("get", instance_id, self.manager.state, instance_id, app_id=self._app_id(request))
+        if state is None:
+            raise errors.not_found(instance_id)
+        return JSONResponse(state_json(state))
+
+    async def terminate(self, request: Request) -> Response:
+        instance_id = self._instance(request)
+        await self._call("terminate", instance_id, self.manager.terminate, instance_id,
+                         recursive=not _flag(request, "non_recursive"), app_id=self._app_id(request))
+        return _accepted()
+
+    async def raise_event(self, request: Request) -> Response:
+        instance_id = self._instance(request)
+        event = errors.check_event_name(request.path_params.get("event", ""))
+        serialized = json_body(await request.body())
+        await self._call("raiseEvent", instance_id, self.manager.raise_event, instance_id, event,
+                         serialized_data=serialized, app_id=self._app_id(request))
+        return _accepted()
+
+    async def pause(self, request: Request) -> Response:
+        instance_id = self._instance(request)
+        await self._call("pause", instance_id, self.manager.suspend, instance_id,
+                         request.query_params.get("reason") or None, app_id=self._app_id(request))
+        return _accepted()
+
+    async def resume(self, request: Request) -> Response:
+        instance_id = self._instance(request)
+        await self._call("resume", instance_id, self.manager.resume, instance_id,
+                         request.query_params.get("reason") or None, app_id=self._app_id(request))
+        return _accepted()
+
+    async def purge(self, request: Request) -> Response:
+        instance_id = self._instance(request)
+        await self._call("purge", instance_id, self.manager.purge, instance_id,
+                         recursive=not _flag(request, "non_recursive"), app_id=self._app_id(request))
+        return _accepted()
+
+    # -- beyond Dapr -------------------------------------------------------------------
+
+    async def list(self, request: Request) -> Response:
+        errors.check_component(request.path_params["component"])
+        q = request.query_params
+        statuses = [s for value in q.getlist("status") for s in value.split(",") if s.strip()] or None
+        try:
+            wanted = None if statuses is None else [_status(s) for s in statuses]
+            page_size = _int(q.get("pageSize"), DEFAULT_PAGE_SIZE, "pageSize", 1, MAX_PAGE_SIZE)
+            offset = _int(q.get("continuationToken"), 0, "continuationToken", 0, None)
+            after, before = _time(q.get("createdAfter"), "createdAfter"), _time(q.get("createdBefore"), "createdBefore")
+        except ValueError as exc:
+            raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST, str(exc)) from exc
+        rows = await self._call("list", "", self.manager.list_instances, app_id=self._app_id(request),
+                                name=q.get("name") or None, statuses=wanted, created_after=after,
+                                created_before=before, limit=page_size + 1, offset=offset)
+        body: dict[str, Any] = {"workflows": [summary_json(r) for r in rows[:page_size]]}
+        if len(rows) > page_size:
+            body["continuationToken"] = str(offset + page_size)
+        return JSONResponse(body)
+
+    async def history(self, request: Request) -> Response:
+        instance_id = self._instance(request)
+        entries = await self._call("history", instance_id, self.manager.history, instance_id,
+                                   app_id=self._app_id(request))
+        return JSONResponse({"instanceID": instance_id, "events": [e.to_json() for e in entries]})
+
+    async def health(self, request: Request) -> Response:
+        try:
+            await run_in_threadpool(self.manager.ping)
+        except StoreUnavailable:
+            raise errors.ApiError(503, errors.ERR_HEALTH_NOT_READY,
+                                  "ledgerflow is not ready: the workflow store is unavailable") from None
+        return Response(status_code=204)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _instance(self, request: Request) -> str:
+        errors.check_component(request.path_params["component"])
+        return errors.check_instance_id(request.path_params.get("instance_id", ""))
+
+    def _app_id(self, request: Request) -> str:
+        app_id = request.query_params.get("appID")
+        return errors.check_app_id(app_id) if app_id else self.manager.settings.app_id
+
+    async def _call(self, operation: str, subject: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await run_in_threadpool(fn, *args, **kwargs)
+        except lf_errors.InstanceNotFoundError as exc:
+            raise errors.not_found(exc.instance_id) from None
+        except StoreUnavailable:
+            log.warning("%s failed: the workflow store is unavailable", operation)
+            raise errors.operation_error(operation, subject, "the workflow store is unavailable; retry later",
+                                         status=503) from None
+        except lf_errors.InstanceActiveError as exc:
+            raise errors.operation_error(operation, subject, exc) from None
+        except ValueError as exc:  # bad input the checks above let through
+            raise errors.ApiError(400, getattr(exc, "code", errors.ERR_MALFORMED_REQUEST), str(exc)) from None
+        except Exception as exc:
+            log.exception("%s of %s failed", operation, subject or "workflows")
+            raise errors.operation_error(operation, subject, type(exc).__name__) from None
+
+
+def json_body(body: bytes) -> str | None:
+    """The raw body as JSON text (None when empty); 400 unless it is UTF-8 JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST, "the request body is not valid UTF-8") from None
+    if not text.strip():
+        return None
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST,
+                              f"the request body is not valid JSON ({reason}); send JSON text, "
+                              "e.g. '{\"key\": \"value\"}' or '\"text\"'") from None
+    return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _accepted() -> Response:
+    return JSONResponse({}, status_code=202)
+
+
+def _version(request: Request) -> str:
+    return "/" + request.url.path.lstrip("/").split("/", 1)[0]
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+def _status(name: str) -> str:
+    status = name.strip().upper()
+    if status not in WorkflowStatus.__members__ or status == "UNKNOWN":
+        valid = ", ".join(s.name for s in WorkflowStatus if s != WorkflowStatus.UNKNOWN)
+        raise ValueError(f"unknown status '{name}'; use one of {valid}")
+    return status
+
+
+def _int(text: str | None, default: int, what: str, low: int, high: int | None) -> int:
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{what} must be a whole number {bound}")
+    return int(text)
+
+
+def _time(text: str | None, what: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what} must be an RFC 3339 timestamp, e.g. 2025-01-02T15:04:05Z") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
