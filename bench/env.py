@@ -22,7 +22,7 @@ from typing import Any
 
 from tests.fixtures import postgres as pg_fixture
 from tests.fixtures import redis as redis_fixture
-from tests.fixtures.processes import ManagedProcess, ProcessGroup, wait_for
+from tests.fixtures.processes import ManagedProcess, ProcessGroup
 
 REPO = Path(__file__).resolve().parents[1]
 APP_MODULE = "bench.app"
@@ -77,10 +77,6 @@ class Servers:
         with Store(url) as store:
             store.migrate()
         return url
-
-    def flush_broker(self) -> None:
-        if self.redis is not None:
-            self.redis.flushall()
 
     def server_versions(self) -> dict[str, str]:
         out: dict[str, str] = {}

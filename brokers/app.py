@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from brokers import queues
+from brokers import queues, redis_transport
 
 #: kombu's memory transport polls once a second by default: far too slow for a step.
 MEMORY_POLLING_INTERVAL = 0.001
@@ -56,5 +56,8 @@ def create_app(
         enable_utc=True,
         broker_channel_error_retry=True,
     )
+    if broker_url.startswith("redis://"):
+        # kombu's Redis transport with a fix for a worker exiting when Redis restarts under it
+        app.conf.broker_transport = redis_transport.TRANSPORT
     app.conf.update(overrides)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -13,8 +14,13 @@ from brokers import queues
 
 
 def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurrency: int, name: str,
-               loglevel: str = "INFO", task_events: bool = False) -> None:
-    """Consume `worker_queues` until stopped (SIGTERM: warm shutdown, acks_late keeps work safe)."""
+               loglevel: str | None = None, task_events: bool = False) -> None:
+    """Consume `worker_queues` until stopped (SIGTERM: warm shutdown, acks_late keeps work safe).
+
+    `loglevel` defaults to the level of the `ledgerflow` logger (`ledgerflow --log-level`), so
+    Celery's per-task "received"/"succeeded" lines (a sizeable share of a no-op task's
+    cost) follow it."""
+    loglevel = loglevel or _ledgerflow_level()
     app.set_current()
     app.set_default()
     worker = app.Worker(
@@ -29,6 +35,11 @@ def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurre
         task_events=task_events,  # Flower shows each task (one name per activity) from these events
     )
     worker.start()
+
+
+def _ledgerflow_level() -> str:
+    level = logging.getLogger("ledgerflow").getEffectiveLevel()
+    return logging.getLevelName(level) if level != logging.NOTSET else "INFO"
 
 
 def run_beat(app: Celery, app_ids: Sequence[str], *, interval: float = 1.0, loglevel: str = "INFO") -> None:

@@ -166,8 +166,11 @@ class WorkflowManager:
 
     def history(self, instance_id: str, *, app_id: str | None = None) -> list[history.HistoryEntry]:
         """The current generation's history, described (see `ledgerflow.history`)."""
-        if self._record(instance_id, app_id) is None:
+        record = self._record(instance_id, app_id)
+        if record is None:
             raise errors.InstanceNotFoundError(instance_id)
+        self.access.check("get", record=record)
+        self.access.verify_read(self.store, record)
         try:
             return history.describe(self.store.history(instance_id))
         except store_errors.InstanceNotFound as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator import faults, inbox
 from orchestrator.cache import CacheKey, ReplayCache
+from orchestrator.coalesce import Stepping
 from orchestrator.effects import Effects, activity_key, completion_fields, failure_json, orchestrate_row
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
@@ -89,6 +90,7 @@ class OrchestratorService:
         self.cache = cache if cache is not None else ReplayCache()
         self.activity_lease = activity_lease
         self.on_commit = on_commit
+        self.stepping = Stepping()  # fan-in: results for an instance being stepped here are batched
         #: workflow name -> most instances of it running at once, across all processes
         self.workflow_limits = workflow_limits or {}
         #: "anyTerminal" | "completed" | "failed" | "terminated" -> age after which to purge
@@ -350,30 +352,60 @@ class OrchestratorService:
     # -- messages from outside ---------------------------------------------------------
 
     def deliver(self, instance_id: str, message: dict[str, Any]) -> bool:
-        """Put an activity result into the inbox (idempotent) and step, in one transaction.
-        False if dropped."""
-        accepted: list[bool] = []
+        """Put an activity result into the inbox (idempotent) and step. False if dropped.
 
-        def enqueue(tx: StepTx, now: datetime) -> bool:
-            inst = tx.instance
-            if inst is None or inst.is_terminal:
-                log.info("dropped result %s: instance gone or finished", message.get("message_id"),
-                         extra={"instance_id": instance_id})
-                return False
-            if message.get("generation") != inst.generation or message.get("run") not in (None, inbox.run_token(inst)):
-                log.info("dropped result %s from an earlier run or generation", message.get("message_id"),
-                         extra=_ids(inst))
-                return False
-            tx.enqueue(instance_id, [NewInboxMessage(message_id=message["message_id"], type=message["type"],
-                                                     payload=message["payload"], visible_at=now)])
-            accepted.append(True)
-            return True
+        When no thread of this process steps the instance, enqueue and step are one
+        transaction; otherwise the result is only enqueued and the stepping thread takes it
+        with the others in its next step (a fan-in becomes a few steps, not one per result)."""
+        new = NewInboxMessage(message_id=message["message_id"], type=message["type"], payload=message["payload"])
+        if self.stepping.claim(instance_id):
+            accepted: list[bool] = []
 
-        outcome = self.run_step(instance_id, before=enqueue)
-        if outcome is not None and outcome.more:
-            self.run_until_idle(instance_id)
-        return bool(accepted)
+            def enqueue(tx: StepTx, now: datetime) -> bool:
+                if not self._accepts(instance_id, tx.instance, message):
+                    return False
+                tx.enqueue(instance_id, [dataclasses.replace(new, visible_at=now)])
+                accepted.append(True)
+                return True
 
+            try:
+                outcome = self.run_step(instance_id, before=enqueue)
+            except BaseException:
+                self.stepping.release(instance_id)
+                raise
+            self._drain(instance_id, outcome is not None and outcome.more)
+            return bool(accepted)
+        if not self._accepts(instance_id, self.store.get_instance(instance_id), message):
+            return False
+        self.store.enqueue(instance_id, [new])
+        if self.stepping.claim_or_defer(instance_id):  # the stepping thread let go meanwhile
+            self._drain(instance_id, True)
+        return True
+
+    def _accepts(self, instance_id: str, inst: InstanceRecord | None, message: dict[str, Any]) -> bool:
+        if inst is None or inst.is_terminal:
+            log.info("dropped result %s: instance gone or finished", message.get("message_id"),
+                     extra={"instance_id": instance_id})
+            return False
+        if message.get("generation") != inst.generation or message.get("run") not in (None, inbox.run_token(inst)):
+            log.info("dropped result %s from an earlier run or generation", message.get("message_id"), extra=_ids(inst))
+            return False
+        return True
+
+    def _drain(self, instance_id: str, more: bool, max_steps: int = 100) -> None:
+        """Step while messages keep coming (from other processes, or deferred by threads of
+        this one), then let the instance go."""
+        released = False
+        try:
+            for _ in range(max_steps):
+                if not more and self.stepping.release_unless_deferred(instance_id):
+                    released = True
+                    return
+                outcome = self.run_step(instance_id)
+                more = outcome is not None and outcome.more
+        finally:
+            if not released:
+                self.stepping.release(instance_id)  # anything left is in the inbox: reconcile wakes it
 
 def _stored(events: Sequence[ev.HistoryEvent], base: int) -> list[NewEvent]:
     rows = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 from typing import Any
 
@@ -11,6 +12,12 @@ from celery import Celery
 from brokers import messages, queues
 from orchestrator import ticker
 from orchestrator.service import OrchestratorService, Publisher
+from persistence.errors import StoreUnavailable
+
+
+def retry_delay(retries: int) -> float:
+    """Seconds before retry number `retries` + 1: 0.5, 1, 2, 4, 8, then 10, with jitter."""
+    return min(10.0, 0.5 * 2 ** min(retries, 5)) * random.uniform(0.8, 1.2)
 
 
 class CeleryPublisher(Publisher):
@@ -34,10 +41,16 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
         with slots:
             service.run_until_idle(instance_id)
 
-    @app.task(name=queues.DELIVER_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-    def deliver(instance_id: str, message: dict[str, Any]) -> None:
+    @app.task(name=queues.DELIVER_TASK, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,
+              ignore_result=True, max_retries=None)
+    def deliver(self: Any, instance_id: str, message: dict[str, Any]) -> None:
         with slots:
-            service.deliver(instance_id, message)
+            try:
+                service.deliver(instance_id, message)
+            except StoreUnavailable as exc:
+                # The result exists only in this message: keep it (a retry re-sends it) rather
+                # than let the activity lease run out and the activity run again.
+                raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from exc
 
     @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)
     def tick(app_id: str | None = None) -> None:

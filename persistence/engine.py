@@ -25,6 +25,8 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 BUSY_TIMEOUT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 10
 PING_AFTER_IDLE_SECONDS = 1.0
+IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 60
+LOCK_TIMEOUT_SECONDS = 5
 
 # Connection execution option: this transaction only reads (SQLite: plain BEGIN).
 READ_ONLY = "ledgerflow_read_only"
@@ -122,6 +124,7 @@ def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
         "keepalives_interval": 5,
         "keepalives_count": 3,
         "application_name": "ledgerflow",
+        "options": _session_options(),
     }
     connect_args.update(kwargs.pop("connect_args", {}))
     kwargs.setdefault("pool_recycle", 1800)
@@ -129,6 +132,27 @@ def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
+
+
+def _session_options() -> str:
+    """Server-side limits for every session, so a client that stops (SIGSTOP, a long GC
+    pause, a frozen VM) cannot hold a workflow's row lock for ever:
+
+    - ``idle_in_transaction_session_timeout``: the server ends a session that sits inside a
+      transaction without sending anything for this long, which releases its locks; another
+      orchestrator then takes the instance over and the stale one's commit fails (fenced).
+      It must stay above the longest gap between statements of a step (running workflow
+      code, a cold replay of a long history).
+    - ``lock_timeout``: a statement waiting for a lock gives up after this long (the task is
+      retried, or reconcile wakes the instance again) instead of tying up a worker thread
+      behind a stuck holder. The migration run turns it off for itself.
+
+    LEDGERFLOW_DB_IDLE_IN_TRANSACTION_TIMEOUT and LEDGERFLOW_DB_LOCK_TIMEOUT (seconds; 0 off).
+    """
+    idle = float(os.environ.get("LEDGERFLOW_DB_IDLE_IN_TRANSACTION_TIMEOUT", IDLE_IN_TRANSACTION_TIMEOUT_SECONDS))
+    lock = float(os.environ.get("LEDGERFLOW_DB_LOCK_TIMEOUT", LOCK_TIMEOUT_SECONDS))
+    return (f"-c idle_in_transaction_session_timeout={int(idle * 1000)} "
+            f"-c lock_timeout={int(lock * 1000)}")
 
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:

@@ -29,6 +29,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SET LOCAL lock_timeout = 0"))  # wait for a concurrent migration run
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

@@ -127,11 +127,27 @@ ANY_VISIBLE_INBOX = (sa.select(_i.c.id).where(_i.c.instance_id == _IID, _i.c.vis
 DELETE_INBOX = sa.delete(_i).where(_i.c.instance_id == _IID, _i.c.id.in_(sa.bindparam("ids", expanding=True)))
 DELETE_OUTBOX_KEYS = sa.delete(_o).where(
     _o.c.instance_id == _IID, _o.c.dedup_key.in_(sa.bindparam("keys", expanding=True)))
+INSERT_OUTBOX = sa.insert(_o).returning(_o.c.id, sort_by_parameter_order=True)
 _OUTBOX_IDS = _o.c.id.in_(sa.bindparam("ids", expanding=True))
 DELETE_SENT_ORCHESTRATE = sa.delete(_o).where(_OUTBOX_IDS, _o.c.kind == records.OUTBOX_ORCHESTRATE)
 MARK_SENT = (sa.update(_o).where(_OUTBOX_IDS, _o.c.kind != records.OUTBOX_ORCHESTRATE)
              .values(sent_at=sa.bindparam("sent_at"), lease_until=sa.bindparam("lease_until"),
                      attempts=_o.c.attempts + 1))
+
+
+_UPDATE_INSTANCE: dict[tuple[str, ...], Any] = {}
+
+
+def update_instance_statement(columns: tuple[str, ...]) -> Any:
+    """``UPDATE instances SET step_count = step_count + 1, <col> = :v_<col>... WHERE
+    instance_id = :iid``, built once per set of columns (a step sets the same few)."""
+    stmt = _UPDATE_INSTANCE.get(columns)
+    if stmt is None:
+        values = {name: sa.bindparam(f"v_{name}") for name in columns}
+        stmt = _UPDATE_INSTANCE[columns] = (
+            sa.update(_n).where(_n.c.instance_id == _IID).values(step_count=_n.c.step_count + 1, **values)
+        )
+    return stmt
 
 
 # -- building blocks -------------------------------------------------------------------
@@ -200,10 +216,7 @@ def add_outbox(
         }
         for item in items
     ]
-    stmt = sa.insert(schema.outbox).returning(
-        schema.outbox.c.id, sort_by_parameter_order=True
-    )
-    return [row[0] for row in conn.execute(stmt, rows)]
+    return [row[0] for row in conn.execute(INSERT_OUTBOX, rows)]
 
 
 def insert_messages(
@@ -260,8 +273,10 @@ def create_instance(
     counter across runs with the same instance ID.
     """
     step_count = 0
-    for _ in range(3):
-        existing = lock_instance(conn, new.instance_id, for_delete=True)
+    for attempt in range(4):
+        # First try the insert alone (a new ID, the common case: one statement less); a
+        # conflict makes the next rounds lock and look at the row that is there.
+        existing = lock_instance(conn, new.instance_id, for_delete=True) if attempt else None
         if existing is not None:
             if not existing.is_terminal:
                 raise errors.InstanceAlreadyExists(new.instance_id, existing.status)

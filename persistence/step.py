@@ -201,12 +201,8 @@ class StepTx:
         for key in ("updated_at", "created_at", "start_at", "completed_at"):
             if fields.get(key) is not None:
                 fields[key] = records.as_utc(fields[key])
-        t = schema.instances
-        self._c().execute(
-            sa.update(t)
-            .where(t.c.instance_id == self.instance_id)
-            .values(step_count=t.c.step_count + 1, **fields)
-        )
+        params = {f"v_{name}": value for name, value in fields.items()}
+        self._c().execute(ops.update_instance_statement(tuple(fields)), {"iid": self.instance_id, **params})
         self._instance = dataclasses.replace(inst, step_count=inst.step_count + 1, **fields)
         return self._instance
 

@@ -37,8 +37,8 @@ def _longest_gap(times: list[float], start: float, end: float) -> float:
 
 def c1_worker_kills(make_stack: MakeStack, faults: Faults, rng: Random, row: RowReport, *, workflows: int,
                     fan_out: int, kill_every: float, workers: int = 3, max_kills: int | None = None,
-                    timeout: float = 600) -> None:
-    stack = make_stack()
+                    lease: float = 10, timeout: float = 600) -> None:
+    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
     stack.start_orchestrator()
     for i in range(workers):
         stack.start_worker(f"worker-{i}", 2)
@@ -74,7 +74,7 @@ def c1_worker_kills(make_stack: MakeStack, faults: Faults, rng: Random, row: Row
     row.figure("activity executions", len(starts))
     row.figure("duplicate executions", stack.ledger.duplicates())
     row.figure("latency", spread(lat))
-    row.figure("longest recovery gap", f"{_longest_gap(starts, t0 + 1, t1):.1f}s")
+    row.figure("longest recovery gap", f"{_longest_gap(starts, t0 + 1, t1):.1f}s (activity lease {lease:g}s)")
     row.figure("wall", f"{waited:.1f}s")
     row.figure("checker", report.summary())
     assert len(starts) >= len(ids) * fan_out
@@ -88,7 +88,7 @@ def c2_long_activity_killed(make_stack: MakeStack, faults: Faults, row: RowRepor
     """Two kills of a `seconds` activity at `kill_at`: of the pool process running it (the
     worker's main process requeues at once) and of the whole worker (nobody acks: the
     activity lease re-dispatches it to a new worker)."""
-    lease = seconds + max(5.0, seconds / 3)
+    lease = seconds + max(2.0, seconds / 3)
     stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease),
                             "LEDGERFLOW_VISIBILITY_TIMEOUT": str(int(seconds * 1.2 + 2))})
     stack.start_all(workers=1)
@@ -194,11 +194,12 @@ def c3_orchestrator_crash_loop(make_stack: MakeStack, faults: Faults, rng: Rando
 
 
 def c4_frozen_orchestrator(make_stack: MakeStack, faults: Faults, row: RowReport, *, others: int, hold: float,
-                           frozen_for: float, timeout: float = 300) -> None:
+                           frozen_for: float, idle_timeout: float = 10, timeout: float = 300) -> None:
     """SIGSTOP the orchestrator inside a step (it holds the instance's row lock); a second
     orchestrator must take the instance over and keep the other workflows going; SIGCONT the
-    first: its late writes must be refused (fenced), the history must not fork."""
-    stack = make_stack()
+    first: its late writes must be refused (fenced), the history must not fork. The server
+    ends the frozen session after LEDGERFLOW_DB_IDLE_IN_TRANSACTION_TIMEOUT (`idle_timeout`)."""
+    stack = make_stack(env={"LEDGERFLOW_DB_IDLE_IN_TRANSACTION_TIMEOUT": str(idle_timeout)})
     a = stack.start_orchestrator("orchestrator-a")
     stack.start_worker("worker-0")
     stack.start_beat()
@@ -220,12 +221,13 @@ def c4_frozen_orchestrator(make_stack: MakeStack, faults: Faults, row: RowReport
     faults.sigcont(a)
     time.sleep(hold + 3)  # the stale writer wakes up inside its step and tries to commit
     assert a.is_alive() or a.returncode is not None
-    fenced = a.log_text().count("Traceback") + a.log_text().count("raised unexpected")
+    fenced = sum(1 for line in a.log_text().splitlines() if "raised unexpected" in line and "unavailable" in line)
+    assert fenced >= 1, f"the stale orchestrator's step was not refused:\n{a.log_tail()}"
     stack.check(expected_output={iid: 10, **{x: i * 4 for i, x in enumerate(ids)}})
     held_rows = [e for e in stack.sql("SELECT type FROM history_events WHERE instance_id = :i", i=iid)]
-    row.figure("takeover", f"{takeover.t - stopped:.1f}s after SIGSTOP")
+    row.figure("takeover", f"{takeover.t - stopped:.1f}s after SIGSTOP (idle-in-transaction timeout {idle_timeout:g}s)")
     row.figure("other workflows", f"{len(ids)} finished {others_done:.1f}s after SIGSTOP")
-    row.figure("fenced writes (errors in the stale orchestrator's log)", fenced)
+    row.figure("fenced writes (stale steps refused at commit)", fenced)
     row.figure("held instance history", f"{len(held_rows)} events")
 
 
@@ -313,6 +315,12 @@ def _reconciled(stack: ChaosStack) -> tuple[int, int]:
     return woken, resent
 
 
+def _all_alive(stack: ChaosStack) -> None:
+    dead = {n: p for n, p in stack.processes.items() if not p.is_alive()}
+    assert not dead, "process(es) died: " + "\n".join(f"{n} (exit {p.returncode}):\n{p.log_tail(30)}"
+                                                      for n, p in dead.items())
+
+
 def _probe(stack: ChaosStack, client: Any, timeout: float) -> float:
     """Seconds from starting a one-activity workflow to its activity starting in a worker."""
     t0 = time.time()
@@ -328,15 +336,23 @@ def c6_redis_restarts(make_stack: MakeStack, faults: Faults, rng: Random, row: R
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client()
+    # First a restart while the orchestrator is inside a step (it holds an unacked message):
+    # kombu used to turn that into an "Unrecoverable error" and the orchestrator exited.
+    held = stack.schedule(client, "held", {"hold": 2, "value": 4})
+    wait_for(lambda: stack.ledger.rows("hold"), 30, message="the held step to start", logs=stack.procs)
+    faults.redis_restart(stack.redis)
+    time.sleep(2.5)
+    _all_alive(stack)
     per_batch = max(1, workflows // (restarts + 1))
     ids: list[str] = []
     recoveries = []
     for r in range(restarts):
-        ids += stack.schedule_many(client, "chain", ({"x": len(ids) + i, "n": 4, "sleep": 0.05}
+        ids += stack.schedule_many(client, "chain", ({"x": len(ids) + i, "n": 4, "sleep": 0.4}
                                                      for i in range(per_batch)))
         time.sleep(rng.uniform(*interval))
         faults.redis_restart(stack.redis)
         recoveries.append(_probe(stack, client, 60))
+        _all_alive(stack)
     ids += stack.schedule_many(client, "chain", ({"x": len(ids) + i, "n": 4, "sleep": 0.05}
                                                  for i in range(workflows - len(ids))))
     stack.wait_terminal(ids, timeout)
@@ -346,8 +362,10 @@ def c6_redis_restarts(make_stack: MakeStack, faults: Faults, rng: Random, row: R
     stack.wait_terminal(burst, 120)
     pids_after = {r.pid for r in stack.ledger.rows("start") if r.t >= tail}
     stuck = [w.name for w in stack.alive("worker-") if not set(_children(w.pid)) & pids_after]
-    faults.require("redis-restart", restarts)
-    report = stack.check(expected_output={iid: (i * 16) for i, iid in enumerate(ids)})
+    faults.require("redis-restart", restarts + 1)
+    lost = [f.detail for f in faults.log if f.kind == "redis-restart"]
+    report = stack.check(expected_output={held: 8, **{iid: (i * 16) for i, iid in enumerate(ids)}})
+    row.figure("restarts (redis keys before -> after)", lost)
     woken, resent = _reconciled(stack)
     row.figure("workflows", f"{len(ids)} chains of 4 across {restarts} Redis restarts")
     row.figure("consuming again after a restart (probe activity started)", spread(recoveries))
@@ -381,6 +399,7 @@ def c7_redis_loses_queue(make_stack: MakeStack, faults: Faults, row: RowReport, 
     waited = stack.wait_terminal(ids, timeout)
     report = stack.check(expected_output={iid: n * (n - 1) for iid in ids})
     woken, resent = _reconciled(stack)
+    _all_alive(stack)
     row.figure("activities queued, then lost with Redis", queued)
     row.figure("recovered (re-sent from the outbox)", resent)
     row.figure("recovery", f"all {len(ids)} workflows COMPLETED {waited:.1f}s after Redis came back "
@@ -447,6 +466,7 @@ def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, 
     drain = stack.wait_terminal(ids, timeout)
     prober.stop()
     report = stack.check(expected_output={iid: i * 32 for i, iid in enumerate(ids)})
+    _all_alive(stack)
     row.figure("workflows", f"{len(ids)} chains of 5; PostgreSQL down {up - down:.1f}s (stop -m immediate)")
     row.figure("client calls while down", during)
     row.figure("5xx", "n/a: the HTTP API is not part of this row yet (issue 4); the client saw "
@@ -461,12 +481,12 @@ def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, 
 
 
 def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random, row: RowReport, *, workflows: int,
-                             every: float, timeout: float = 600) -> None:
+                             every: float, sleep: float = 0.2, timeout: float = 600) -> None:
     stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": "10"})
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client()
-    next_at = [time.monotonic() + every * rng.uniform(0.5, 1.0)]
+    next_at = [time.monotonic() + every * rng.uniform(0.2, 0.5)]
     killed = [0]
 
     def chaos() -> None:
@@ -476,7 +496,7 @@ def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random,
 
     expected: dict[str, int] = {}
     for i in range(workflows):
-        iid = stack.schedule(client, "chain", {"x": i, "n": 3, "sleep": 0.02})
+        iid = stack.schedule(client, "chain", {"x": i, "n": 3, "sleep": sleep})
         if iid is not None:
             expected[iid] = i * 8
         if i % 10 == 0:
@@ -487,6 +507,7 @@ def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random,
     assert killed[0] > 0, "no engine connection was terminated"
     report = stack.check(expected_output=expected)
     failed_steps = stack.log_lines("orchestrator", "StoreUnavailable") + stack.log_lines("orchestrator", "OperationalError")
+    _all_alive(stack)
     row.figure("workflows", f"{len(ids)} chains of 3 ({len(stack.unconfirmed)} starts unconfirmed)")
     row.figure("terminations", f"{faults.count('pg-terminate')} rounds, {killed[0]} backends")
     row.figure("retried steps (database errors in orchestrator logs)", failed_steps)
@@ -523,6 +544,7 @@ def n1_redis_resets(make_stack: MakeStack, faults: Faults, row: RowReport, *, wo
     assert proxy.stats.connections_reset > 0, "the proxy reset no connection"
     report = stack.check(expected_output={iid: i * 8 for i, iid in enumerate(ids)})
     dups = stack.ledger.duplicates()
+    _all_alive(stack)
     row.figure("workflows", f"{len(ids)} chains of 3")
     row.figure("resets", f"{len(resets)} rounds, {proxy.stats.connections_reset} connections reset")
     row.figure("duplicate executions", f"{dups} ({dups / max(1, len(resets)):.2f} per reset round)")
@@ -554,6 +576,7 @@ def n2_postgres_blackhole(make_stack: MakeStack, faults: Faults, row: RowReport,
     prober.stop()
     report = stack.check(expected_output={iid: i * 16 for i, iid in enumerate(ids)})
     longest = max(prober.durations)
+    _all_alive(stack)
     row.figure("workflows", f"{len(ids)} chains of 4; PostgreSQL blackholed {hole:g}s")
     row.figure("client calls", dict(prober.results))
     row.figure("longest request", f"{longest:.1f}s")
@@ -707,7 +730,7 @@ def l3_history_cap(make_stack: MakeStack, row: RowReport, *, cap: int, batch: in
     assert str(cap) in state.failure_details.message
     events = stack.sql("SELECT count(*) FROM history_events WHERE instance_id = :i", i=iid)[0][0]
     assert events <= cap, f"{events} events stored, over the cap of {cap}"
-    report = stack.check(expected_status=None, expected_output={below: max(1, cap // (4 * batch))})
+    report = stack.check(expect_status=None, expected_output={below: max(1, cap // (4 * batch))})
     assert client.get_workflow_state(below).runtime_status.name == "COMPLETED"
     timings = _replay_seconds(stack, iid, [n for n in replay_at if n <= events] + [events])
     row.figure("cap", f"{cap} events (LEDGERFLOW_MAX_HISTORY_EVENTS); grew {batch} timers per round")
