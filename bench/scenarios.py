@@ -478,8 +478,8 @@ def _dapr_like(stack: Stack, rid: str, workflow: str, size: int, clients: int, s
     r.baseline_p50_ms = dapr[1] * 1000
     r.rss_mb = lf_rss.peak
     r.notes.append(f"baseline = Dapr v1.17's published figure, not measured here; {len(latencies)} workflows "
-                   f"completed in the window; latency = start -> completion seen by DaprWorkflowClient "
-                   f"(it polls every 0.1 s)")
+                   f"completed in the window; latency = start -> completion as "
+                   f"DaprWorkflowClient.wait_for_workflow_completion sees it")
     if errors:
         r.notes.append(f"{len(errors)} error(s), first: {errors[0]}")
     return r

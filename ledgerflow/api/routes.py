@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ledgerflow import errors as lf_errors
+from ledgerflow.access import HistoryTamperedError, WorkflowAccessDeniedError
 from ledgerflow.api import errors
 from ledgerflow.management import WorkflowManager
 from ledgerflow.state import WorkflowStatus
@@ -146,6 +147,10 @@ class Handlers:
             raise errors.operation_error(operation, subject, "the workflow store is unavailable; retry later",
                                          status=503) from None
         except lf_errors.InstanceActiveError as exc:
+            raise errors.operation_error(operation, subject, exc) from None
+        except WorkflowAccessDeniedError as exc:  # the operation's own code, with the policy's text
+            raise errors.operation_error(operation, subject, exc, status=403) from None
+        except HistoryTamperedError as exc:  # names the check that failed; stored rows are untouched
             raise errors.operation_error(operation, subject, exc) from None
         except ValueError as exc:  # bad input the checks above let through
             raise errors.ApiError(400, getattr(exc, "code", errors.ERR_MALFORMED_REQUEST), str(exc)) from None

@@ -48,12 +48,17 @@ def c1_worker_kills(make_stack: MakeStack, faults: Faults, rng: Random, row: Row
     t0 = time.time()
     ids = stack.schedule_many(client, "fan", ({"n": fan_out, "sleep": 0.02} for _ in range(workflows)))
     spawned = [workers]
-    next_kill = [time.monotonic() + kill_every * rng.uniform(0.5, 1.5)]
+    # The first kill lands as soon as activities run (a fixed delay could come after a short
+    # workload had finished); later kills follow the seeded schedule.
+    next_kill: list[float | None] = [None]
 
     def chaos() -> None:
         if max_kills is not None and faults.count("kill9") >= max_kills:
             return
-        if time.monotonic() < next_kill[0]:
+        if next_kill[0] is None:
+            if not stack.ledger.rows("start"):
+                return
+        elif time.monotonic() < next_kill[0]:
             return
         live = stack.alive("worker-")
         if live:
@@ -264,15 +269,15 @@ def c5_beat_outage(make_stack: MakeStack, faults: Faults, rng: Random, row: RowR
     beat = stack.start_beat("beat-0", tick)
     stack.warm_up()
     client = stack.client()
+    faults.kill9(beat)  # first, so that every timer falls due during the outage
+    killed = time.time()
     t0 = time.time()
     ids = stack.schedule_many(client, "sleeper", (round(rng.uniform(due_within / 2, due_within), 3)
                                                   for _ in range(timers)))
     scheduled = time.time() - t0
     app = stack.app_id
-    wait_for(lambda: stack.sql("SELECT count(*) FROM timers WHERE app_id = :a", a=app)[0][0] == len(ids), 120,
+    wait_for(lambda: stack.sql("SELECT count(*) FROM timers WHERE app_id = :a", a=app)[0][0] == len(ids), 300,
              message="every timer row to be written", logs=stack.procs)
-    faults.kill9(beat)
-    killed = time.time()
     time.sleep(max(0.0, killed + outage - time.time()))
     left = stack.sql("SELECT count(*) FROM timers WHERE app_id = :a", a=app)[0][0]
     due_unfired = stack.sql("SELECT count(*) FROM timers WHERE app_id = :a AND fire_at < now()", a=app)[0][0]

@@ -319,3 +319,18 @@ def test_token_auth_in_process(manager) -> None:
         assert api.get("/v1.0-beta1/healthz/outbound").status_code == 204
         assert api.get("/v1.0/workflows/dapr/x1", headers={"dapr-api-token": "s3cret"}).status_code == 404
     assert "s3cret" not in repr(ApiSettings(token="s3cret"))
+
+
+def test_a_denied_management_call_gets_the_operations_code_with_the_policy_text(api, manager, monkeypatch) -> None:
+    from ledgerflow.access import WorkflowAccessDeniedError
+
+    start(api, instance_id="guarded")
+
+    def deny(operation: str, **_: Any) -> None:
+        raise WorkflowAccessDeniedError(operation, "guarded")
+
+    monkeypatch.setattr(manager.access, "check", deny)
+    body = _error(api.post("/v1.0/workflows/dapr/guarded/raiseEvent/go"), 403, "ERR_RAISE_EVENT_WORKFLOW")
+    assert "access denied by workflow access policy" in body["message"]
+    body = _error(api.post("/v1.0/workflows/dapr/guarded/terminate"), 403, "ERR_TERMINATE_WORKFLOW")
+    assert "access denied by workflow access policy" in body["message"]
