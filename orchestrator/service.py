@@ -44,6 +44,8 @@ from persistence.store import Store
 log = logging.getLogger("ledgerflow.orchestrator")
 
 DEFAULT_MAX_HISTORY_EVENTS = 50_000
+#: The activity lease doubles with each re-send of the same call, up to this factor.
+MAX_LEASE_FACTOR = 16
 
 
 class Publisher:
@@ -334,7 +336,7 @@ class OrchestratorService:
 
     def publish(self, rows: Sequence[tuple[int, NewOutbox | OutboxRecord]]) -> None:
         """Publish outbox rows, then mark them sent; a failure leaves them for reconcile."""
-        sent: list[int] = []
+        sent: dict[int, list[int]] = {}
         for row_id, row in rows:
             try:
                 payload = json.loads(row.payload)
@@ -342,12 +344,15 @@ class OrchestratorService:
                     self.publisher.orchestrate(row.app_id, payload["instance_id"])
                 elif row.kind == OUTBOX_ACTIVITY:
                     self.publisher.activity(row.app_id, payload.get("pool"), payload)
-                sent.append(row_id)
+                # Each re-send doubles the lease (up to 16x): an activity that is only waiting
+                # in a long queue is not re-sent every lease period, which would grow the queue.
+                attempts = row.attempts if isinstance(row, OutboxRecord) else 0
+                sent.setdefault(min(2 ** attempts, MAX_LEASE_FACTOR), []).append(row_id)
             except Exception as exc:  # the broker is the fast path; reconcile re-sends
                 log.warning("publish of outbox row %s failed: %r", row_id, exc)
-        if sent:
-            now = utcnow()
-            self.store.mark_outbox_sent(sent, now, lease_until=now + self.activity_lease)
+        now = utcnow()
+        for factor, ids in sent.items():
+            self.store.mark_outbox_sent(ids, now, lease_until=now + self.activity_lease * factor)
 
     # -- messages from outside ---------------------------------------------------------
 

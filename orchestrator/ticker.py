@@ -88,7 +88,8 @@ def purge_expired(service: OrchestratorService, now: datetime, batch: int = 100)
 
 
 def _resend_outbox(service: OrchestratorService, now: datetime) -> int:
-    rows = service.store.due_outbox(now)
+    # claimed (SKIP LOCKED): concurrent ticks never re-send the same row
+    rows = service.store.claim_due_outbox(now, hold_until=now + service.activity_lease)
     live = []
     for row in rows:
         if row.kind == OUTBOX_ACTIVITY and row.instance_id is not None:

@@ -190,10 +190,18 @@ def cert_der(cert: x509.Certificate) -> bytes:
 
 
 def load_cert_der(der: bytes) -> x509.Certificate:
+    """Parse a stored certificate; any damage is a ``VerificationError``, never a crash.
+
+    ``cryptography`` parses some fields lazily, so the ones verification reads are touched
+    here, inside the ``try``. Damaged DER raises more than ``ValueError`` (``InvalidVersion``,
+    ``KeyError`` from an extension, ...), so every exception of the parser counts as damage."""
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise VerificationError("certificate", f"unreadable certificate: {exc}") from exc
+        cert = x509.load_der_x509_certificate(der)
+        cert.subject, cert.issuer, cert.extensions  # noqa: B018 - force the lazy parse
+        cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
+        return cert
+    except Exception as exc:  # noqa: BLE001 - see above: the bytes are untrusted
+        raise VerificationError("certificate", f"unreadable certificate: {exc!r}") from exc
 
 
 # -- trust ---------------------------------------------------------------------------------

@@ -339,6 +339,8 @@ class Replay:
         task = self.ctx._pending_tasks.get(task_id)
         if task is None or task_id in self.ctx._pending_actions:
             return None
+        if any(_result_for(e) == task_id for e in self._suspended_buffer):
+            return None  # its result already came while the run is suspended (a redelivery)
         if isinstance(task, TimerTask):
             return ("timer", None)
         action = getattr(task, "action", None)
@@ -428,3 +430,13 @@ def execute(
     if stall is not None:
         return ExecutionResult([], [], STALLED, stall=stall)
     return replay.step(new_events)
+
+
+def _result_for(event: ev.HistoryEvent) -> int | None:
+    """The task or timer id a result event answers; None for any other event."""
+    if isinstance(event, ev.TimerFired):
+        return event.timer_id
+    if isinstance(event, (ev.TaskCompleted, ev.TaskFailed, ev.SubOrchestrationInstanceCompleted,
+                          ev.SubOrchestrationInstanceFailed)):
+        return event.task_id
+    return None

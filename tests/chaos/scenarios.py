@@ -349,10 +349,12 @@ def c6_redis_restarts(make_stack: MakeStack, faults: Faults, rng: Random, row: R
     time.sleep(2.5)
     _all_alive(stack)
     per_batch = max(1, workflows // (restarts + 1))
+    # each chain of 4 lasts about one restart interval, so every restart hits work in flight
+    sleep = round(sum(interval) / 2 / 4, 2)
     ids: list[str] = []
     recoveries = []
     for r in range(restarts):
-        ids += stack.schedule_many(client, "chain", ({"x": len(ids) + i, "n": 4, "sleep": 0.4}
+        ids += stack.schedule_many(client, "chain", ({"x": len(ids) + i, "n": 4, "sleep": sleep}
                                                      for i in range(per_batch)))
         time.sleep(rng.uniform(*interval))
         faults.redis_restart(stack.redis)
@@ -372,7 +374,7 @@ def c6_redis_restarts(make_stack: MakeStack, faults: Faults, rng: Random, row: R
     report = stack.check(expected_output={held: 8, **{iid: (i * 16) for i, iid in enumerate(ids)}})
     row.figure("restarts (redis keys before -> after)", lost)
     woken, resent = _reconciled(stack)
-    row.figure("workflows", f"{len(ids)} chains of 4 across {restarts} Redis restarts")
+    row.figure("workflows", f"{len(ids)} chains of 4 ({sleep:g}s activities) across {restarts} Redis restarts")
     row.figure("consuming again after a restart (probe activity started)", spread(recoveries))
     row.figure("messages recovered by reconcile", f"{woken} inbox wake-ups, {resent} activity re-sends")
     row.figure("stuck workers", len(stuck))
@@ -454,8 +456,8 @@ class _Prober:
 
 
 def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, workflows: int, down_for: float,
-                      timeout: float = 600) -> None:
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": "10"})
+                      lease: float = 10, timeout: float = 600) -> None:
+    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client()
@@ -477,7 +479,7 @@ def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, 
     row.figure("5xx", "n/a: the HTTP API is not part of this row yet (issue 4); the client saw "
                       f"{sum(v for k, v in during.items() if k != 'ok')} StoreUnavailable-type errors, no crash")
     row.figure("drain after restart", f"{drain:.1f}s")
-    row.figure("duplicate executions", stack.ledger.duplicates())
+    row.figure("duplicate executions", f"{stack.ledger.duplicates()} (activity lease {lease:g}s)")
     row.figure("checker", report.summary())
     assert set(during) <= {"ok", "StoreUnavailable"}, f"the client saw unexpected errors while PostgreSQL was down: {during}"
 
@@ -486,8 +488,8 @@ def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, 
 
 
 def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random, row: RowReport, *, workflows: int,
-                             every: float, sleep: float = 0.2, timeout: float = 600) -> None:
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": "10"})
+                             every: float, sleep: float = 0.2, lease: float = 10, timeout: float = 600) -> None:
+    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client()
@@ -516,7 +518,7 @@ def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random,
     row.figure("workflows", f"{len(ids)} chains of 3 ({len(stack.unconfirmed)} starts unconfirmed)")
     row.figure("terminations", f"{faults.count('pg-terminate')} rounds, {killed[0]} backends")
     row.figure("retried steps (database errors in orchestrator logs)", failed_steps)
-    row.figure("duplicate executions", stack.ledger.duplicates())
+    row.figure("duplicate executions", f"{stack.ledger.duplicates()} (activity lease {lease:g}s)")
     row.figure("wall", f"{waited:.1f}s")
     row.figure("checker", report.summary())
 
@@ -1017,7 +1019,7 @@ def r3_concurrent_operations(make_stack: MakeStack, rng: Random, row: RowReport,
     row.figure("final state", state.runtime_status.name if state is not None else "purged")
     row.figure("invariant violations", len(violations))
     row.figure("checker", report.summary())
-    assert not violations, violations[:10]
+    assert not violations, f"{violations[:10]}\nPostgreSQL log:\n{stack.pg.log_tail(60)}"
 
 
 TERMINAL_NAMES = ("COMPLETED", "FAILED", "TERMINATED")

@@ -75,13 +75,13 @@ def test_c7(make_stack, faults, row) -> None:
 
 @pytest.mark.row("C8")
 def test_c8(make_stack, faults, row) -> None:
-    scenarios.c8_postgres_crash(make_stack, faults, row, workflows=n(200), down_for=10, timeout=1800)
+    scenarios.c8_postgres_crash(make_stack, faults, row, workflows=n(200), down_for=10, lease=60, timeout=1800)
 
 
 @pytest.mark.row("C9")
 def test_c9(make_stack, faults, chaos_rng, row) -> None:
     scenarios.c9_terminate_connections(make_stack, faults, chaos_rng, row, workflows=n(1000), every=3, sleep=0.05,
-                                       timeout=3600)
+                                       lease=60, timeout=3600)
 
 
 # -- network ---------------------------------------------------------------------------------------

@@ -67,4 +67,4 @@ def test_d2_recorded_histories_replay(row) -> None:
 
 @pytest.mark.row("D3")
 def test_d3_state_machine(row) -> None:
-    scenarios.d3_state_machine(row, examples=30, steps=30)
+    scenarios.d3_state_machine(row, examples=40, steps=30)

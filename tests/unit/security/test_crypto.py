@@ -90,3 +90,23 @@ def test_certs_init_command_writes_the_default_directory(tmp_path: Path, monkeyp
 
 def load_identity_from(base: Path, app: str):
     return crypto.load_identity(base / f"{app}.crt", base / f"{app}.key"), crypto.load_bundle(base / "ca.crt")
+
+
+@pytest.mark.parametrize("mask", [0x01, 0x80, 0xFF])
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
+def test_every_damaged_byte_of_a_stored_certificate_is_a_verification_error(tmp_path: Path, mask: int) -> None:
+    """A flipped byte anywhere in a stored certificate is reported as a failed check, never a
+    crash (S1 found a flip in the version field raising cryptography's InvalidVersion)."""
+    paths = init_certs(tmp_path, "orders")
+    identity = crypto.load_identity(paths.cert, paths.key)
+    trust = crypto.load_bundle(paths.ca_cert)
+    der = crypto.cert_der(identity.cert)
+    accepted = []
+    for i in range(len(der)):
+        damaged = der[:i] + bytes([der[i] ^ mask]) + der[i + 1:]
+        try:
+            trust.verify(crypto.load_cert_der(damaged), crypto.now_utc())
+        except crypto.VerificationError:
+            continue
+        accepted.append(i)
+    assert accepted == []
