@@ -7,6 +7,7 @@ instance ID on the deployment's change feed, which wakes waiters in other proces
 
 - Redis pub/sub when the broker is Redis (`brokers.notifications`);
 - else PostgreSQL LISTEN/NOTIFY when the database is PostgreSQL (`persistence.notifications`);
+  both through one `change_channel.ListeningChannel`;
 - else (the embedded default: SQLite and the in-memory broker) no feed: waiters in the
   process that runs the workflows wake at once, waiters in another process re-read every
   `FALLBACK_POLL_SECONDS`.
@@ -23,9 +24,9 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
 
 from brokers import notifications as broker_notifications
+from ledgerflow.change_channel import ListeningChannel, Transport
 from ledgerflow.config import Settings
 from persistence import notifications as db_notifications
 
@@ -92,21 +93,11 @@ class Watches:
 WATCHES = Watches()
 
 
-class Channel(Protocol):
-    def publish(self, message: str) -> None: ...
-
-    def listen(self) -> None: ...
-
-    def wait_ready(self, timeout: float) -> bool: ...
-
-    def close(self) -> None: ...
-
-
 class ChangeFeed:
     """The cross-process feed of one deployment, shared by everything in this process that
     uses it. The listener runs while at least one manager holds it (`acquire`/`release`)."""
 
-    def __init__(self, kind: str, channel: Channel) -> None:
+    def __init__(self, kind: str, channel: ListeningChannel) -> None:
         self.kind = kind
         self.channel = channel
         self._lock = threading.Lock()
@@ -175,9 +166,9 @@ def _on_message(text: str) -> None:
 
 
 def _make_feed(kind: str, target: str) -> ChangeFeed:
-    if kind == "redis":
-        return ChangeFeed(kind, broker_notifications.RedisChannel(target, CHANNEL, _on_message, WATCHES.notify_all))
-    return ChangeFeed(kind, db_notifications.PostgresChannel(target, CHANNEL, _on_message, WATCHES.notify_all))
+    transport: Transport = (broker_notifications.RedisTransport(target) if kind == "redis"
+                            else db_notifications.PostgresTransport(target))
+    return ChangeFeed(kind, ListeningChannel(transport, CHANNEL, _on_message, WATCHES.notify_all))
 
 
 def notify(instance_id: str, feed: ChangeFeed | None) -> None:
