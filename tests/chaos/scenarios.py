@@ -8,6 +8,7 @@ figures on the row report.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from random import Random
@@ -420,20 +421,33 @@ def c7_redis_loses_queue(make_stack: MakeStack, faults: Faults, row: RowReport, 
 
 
 class _Prober:
-    """A client thread reading workflow state every `every` seconds, timing each call and
-    counting what it got (ok / the error's type)."""
+    """A thread calling ``probe`` every ``every`` seconds, timing each call and counting what it
+    answered: the label it returns, or the type name of what it raised."""
 
-    def __init__(self, stack: ChaosStack, iid: str, every: float = 0.2, *, through_proxy: bool = False) -> None:
+    def __init__(self, probe: Callable[[], str], every: float = 0.2) -> None:
         import threading
         from collections import Counter
 
-        self.client = stack.client(database_url=stack.engine_db_url if through_proxy else None)
-        self.iid = iid
+        self.probe = probe
         self.every = every
         self.results: Counter[str] = Counter()
         self.durations: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @classmethod
+    def client(cls, stack: ChaosStack, iid: str, every: float = 0.2, *, through_proxy: bool = False) -> _Prober:
+        """Reads one workflow's state with the Python client."""
+        client = stack.client(database_url=stack.engine_db_url if through_proxy else None)
+        return cls(lambda: (client.get_workflow_state(iid), "ok")[1], every)
+
+    @classmethod
+    def http(cls, stack: ChaosStack, iid: str, every: float = 0.2) -> _Prober:
+        """Reads one workflow's state through the HTTP API; the label is the status code."""
+        import httpx
+
+        http = httpx.Client(base_url=stack.api_url, headers=stack.api_headers(), timeout=30)
+        return cls(lambda: str(http.get(f"/v1.0/workflows/dapr/{iid}").status_code), every)
 
     def start(self) -> _Prober:
         self._thread.start()
@@ -443,8 +457,7 @@ class _Prober:
         while not self._stop.is_set():
             t0 = time.monotonic()
             try:
-                self.client.get_workflow_state(self.iid)
-                self.results["ok"] += 1
+                self.results[self.probe()] += 1
             except Exception as exc:
                 self.results[type(exc).__name__] += 1
             self.durations.append(time.monotonic() - t0)
@@ -454,34 +467,61 @@ class _Prober:
         self._stop.set()
         self._thread.join(120)
 
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.results)
+
 
 def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, workflows: int, down_for: float,
                       lease: float = 10, timeout: float = 600) -> None:
     stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
     stack.start_all(workers=2)
+    stack.start_api(token=uuid.uuid4().hex)
     stack.warm_up()
     client = stack.client()
     ids = stack.schedule_many(client, "chain", ({"x": i, "n": 5, "sleep": 0.1} for i in range(workflows)))
     wait_for(lambda: stack.ledger.count() >= len(ids), 120, message="the load to be under way", logs=stack.procs)
-    prober = _Prober(stack, ids[0]).start()
+    probers = {"client": _Prober.client(stack, ids[0]).start(), "api": _Prober.http(stack, ids[0]).start()}
+    time.sleep(0.5)
+    before = {name: p.snapshot() for name, p in probers.items()}
     faults.pg_stop_immediate(stack.pg)
     down = time.time()
     time.sleep(down_for)
-    during = dict(prober.results)
+    during = {name: _minus(p.snapshot(), before[name]) for name, p in probers.items()}
     faults.pg_start(stack.pg)
     up = time.time()
     drain = stack.wait_terminal(ids, timeout)
-    prober.stop()
+    time.sleep(1.0)
+    for p in probers.values():
+        p.stop()
+    after = {name: _minus(p.snapshot(), during[name], before[name]) for name, p in probers.items()}
     report = stack.check(expected_output={iid: i * 32 for i, iid in enumerate(ids)})
     _all_alive(stack)
+    api_all = probers["api"].snapshot()
+    fivexx = {k: v for k, v in api_all.items() if k.startswith("5") and k != "503"}
     row.figure("workflows", f"{len(ids)} chains of 5; PostgreSQL down {up - down:.1f}s (stop -m immediate)")
-    row.figure("client calls while down", during)
-    row.figure("5xx", "n/a: the HTTP API is not part of this row yet (issue 4); the client saw "
-                      f"{sum(v for k, v in during.items() if k != 'ok')} StoreUnavailable-type errors, no crash")
+    row.figure("API answers while down", during["api"])
+    row.figure("client calls while down", during["client"])
+    row.figure("5xx other than 503", sum(fivexx.values()))
+    row.figure("API answers after restart", after["api"])
     row.figure("drain after restart", f"{drain:.1f}s")
     row.figure("duplicate executions", f"{stack.ledger.duplicates()} (activity lease {lease:g}s)")
     row.figure("checker", report.summary())
-    assert set(during) <= {"ok", "StoreUnavailable"}, f"the client saw unexpected errors while PostgreSQL was down: {during}"
+    assert before["api"] and set(before["api"]) == {"200"}, f"the API did not answer before the fault: {before}"
+    assert during["api"].get("503", 0) > 0, f"the API never answered 503 while PostgreSQL was down: {during}"
+    assert set(during["api"]) <= {"200", "503"}, f"the API answered otherwise while PostgreSQL was down: {during}"
+    assert not fivexx, f"the API answered 5xx other than 503: {api_all}"
+    assert after["api"].get("200", 0) > 0, f"the API did not recover after the restart: {after}"
+    assert set(during["client"]) <= {"ok", "StoreUnavailable"}, \
+        f"the client saw unexpected errors while PostgreSQL was down: {during}"
+
+
+def _minus(counts: dict[str, int], *earlier: dict[str, int]) -> dict[str, int]:
+    """Counts since the snapshots ``earlier`` (label -> count), without the zeros."""
+    out = dict(counts)
+    for snap in earlier:
+        for k, v in snap.items():
+            out[k] = out.get(k, 0) - v
+    return {k: v for k, v in out.items() if v}
 
 
 # -- C9: every engine connection terminated, again and again ---------------------------------------
@@ -569,7 +609,7 @@ def n2_postgres_blackhole(make_stack: MakeStack, faults: Faults, row: RowReport,
     client = stack.client(database_url=stack.engine_db_url)
     ids = stack.schedule_many(client, "chain", ({"x": i, "n": 4, "sleep": 0.1} for i in range(workflows)))
     wait_for(lambda: stack.ledger.count() >= len(ids), 120, message="the load to be under way", logs=stack.procs)
-    prober = _Prober(stack, ids[0], 0.25, through_proxy=True).start()
+    prober = _Prober.client(stack, ids[0], 0.25, through_proxy=True).start()
     proxy = stack.pg_proxy
     assert proxy is not None
     proxy.set_mode("blackhole")
@@ -642,26 +682,31 @@ def l1_many_workflows(make_stack: MakeStack, row: RowReport, *, workflows: int, 
                       timeout: float = 1800) -> None:
     stack = make_stack()
     stack.start_all(workers=workers, worker_concurrency=2)
+    stack.start_api(token=uuid.uuid4().hex)
     stack.warm_up()
-    client = stack.client()
     rss = _RssSampler(stack).start()
     t0 = time.time()
-    ids = stack.schedule_many(client, "chain", ({"x": i, "n": 3} for i in range(workflows)))
+    ids = stack.api_start_many("chain", [{"x": i, "n": 3} for i in range(workflows)])
     started = time.time() - t0
-    waited = stack.wait_terminal(ids, timeout)
+    stack.wait_terminal(ids, timeout)
     wall = time.time() - t0
     peak = rss.stop()
     report = stack.check(expected_output={iid: i * 8 for i, iid in enumerate(ids)})
     lat = _latencies(stack, ids)
-    row.figure("workflows", f"{len(ids)} x 3 activities, started with the Python client (the HTTP API is issue 4)")
+    counts = dict(stack.sql("SELECT status, count(*) FROM instances WHERE instance_id NOT LIKE 'warmup-%' "
+                            "GROUP BY status"))
+    executions = stack.ledger.count()
+    row.figure("workflows", f"{len(ids)} x 3 activities, started through the HTTP API (4 clients)")
     row.figure("start rate", f"{len(ids) / started:.0f} starts/s")
     row.figure("throughput", f"{len(ids) / wall:.1f} workflows/s, {3 * len(ids) / wall:.0f} activities/s "
                              f"({wall:.1f}s wall)")
     row.figure("latency", f"p50 {percentile(lat, 50):.2f}s p95 {percentile(lat, 95):.2f}s "
                           f"p99 {percentile(lat, 99):.2f}s")
+    row.figure("database counts", f"{counts}; activity executions {executions} (with the warm-up)")
     row.figure("peak RSS", peak)
     row.figure("checker", report.summary())
     assert report.top_level == len(ids) + 2
+    assert counts == {"COMPLETED": len(ids)}, f"the database holds {counts}, the client started {len(ids)}"
 
 
 def l2_big_fan_out(make_stack: MakeStack, row: RowReport, *, workflows: int, fan_out: int, workers: int = 2,

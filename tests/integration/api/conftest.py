@@ -3,23 +3,18 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ledgerflow.api import ApiSettings, create_app
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
-from tests.fixtures.processes import ProcessGroup, wait_for
-from tests.fixtures.redis import free_port
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.fixtures.processes import ProcessGroup, start_ledgerflow
 
 warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 
@@ -51,18 +46,6 @@ def api(manager: WorkflowManager) -> Iterator[Any]:
 
     with TestClient(create_app(manager, ApiSettings()), raise_server_exceptions=False) as client:
         yield client
-
-
-def start_ledgerflow(group: ProcessGroup, name: str, args: list[str], env: dict[str, str]) -> str:
-    """Start `ledgerflow ARGS --port N` and wait for its health route; returns the base URL."""
-    port = free_port()
-    full_env = {**env, "PYTHONPATH": str(REPO)}
-    group.start(name, [sys.executable, "-m", "ledgerflow.cli", *args, "--port", str(port)], env=full_env,
-                cwd=str(REPO))
-    base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(f"{base}/v1.0/healthz", timeout=2).status_code == 204, timeout=60,
-             ignore=(httpx.HTTPError,), message=f"{name} answers on {base}", logs=group)
-    return base
 
 
 @pytest.fixture

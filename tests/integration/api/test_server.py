@@ -15,7 +15,7 @@ import pytest
 
 from ledgerflow.api import ApiSettings
 from tests.fixtures.processes import ProcessGroup
-from tests.integration.api.conftest import start_ledgerflow
+from tests.fixtures.processes import start_ledgerflow
 
 TOKEN = "t0ken-" + uuid.uuid4().hex
 AUTH = {"dapr-api-token": TOKEN}
