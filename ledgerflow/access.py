@@ -108,17 +108,23 @@ class ManagementAccess:
             return  # this process does not sign, so it holds no CA bundle to verify with
         if record.status == "FAILED" and _error_type(record.failure) == chain.TAMPERED:
             return
-        inst, events, sigs, certs = store.signed_history(record.instance_id)
-        if not inst.signed:
-            raise HistoryTamperedError(inst.instance_id, VerificationError(
-                "instance row", "the instance row no longer says its history is signed"))
-        try:
-            chain.verify(instance_id=inst.instance_id, run=inbox.run_token(inst), generation=inst.generation,
-                         owner_app_id=inst.app_id, events=events, signatures=sigs, certificates=certs,
-                         trust=ctx.trust, expected_head=inst.signature_head, expected_count=inst.signed_events)
-            _check_row(inst, events)
-        except VerificationError as exc:
-            raise HistoryTamperedError(inst.instance_id, exc) from exc
+        verify_signed_history(store, record.instance_id, ctx.trust)
+
+
+def verify_signed_history(store: Any, instance_id: str, trust: Any) -> None:
+    """Verify the whole stored history of a signed instance against ``trust`` (a
+    ``security.crypto.TrustBundle``); raise ``HistoryTamperedError`` naming the failed check."""
+    inst, events, sigs, certs = store.signed_history(instance_id)
+    if not inst.signed:
+        raise HistoryTamperedError(inst.instance_id, VerificationError(
+            "instance row", "the instance row no longer says its history is signed"))
+    try:
+        chain.verify(instance_id=inst.instance_id, run=inbox.run_token(inst), generation=inst.generation,
+                     owner_app_id=inst.app_id, events=events, signatures=sigs, certificates=certs,
+                     trust=trust, expected_head=inst.signature_head, expected_count=inst.signed_events)
+        _check_row(inst, events)
+    except VerificationError as exc:
+        raise HistoryTamperedError(inst.instance_id, exc) from exc
 
 
 def _error_type(failure: str | None) -> str | None:

@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from tests.chaos import scenarios
+from tests.chaos import scenarios, security_rows
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -179,3 +179,16 @@ def test_d2(row) -> None:
 @pytest.mark.row("D3")
 def test_d3(row) -> None:
     scenarios.d3_state_machine(row, examples=500, steps=50, derandomize=False)
+
+
+# -- signed histories on the real stack -----------------------------------------------------------
+
+
+@pytest.mark.row("S1")
+def test_s1(make_stack, faults, row) -> None:
+    security_rows.s1_completed_tampered(make_stack, faults, row, workflows=n(200))
+
+
+@pytest.mark.row("S2")
+def test_s2(make_stack, faults, row) -> None:
+    security_rows.s2_running_tampered(make_stack, faults, row, workflows=n(200))

@@ -15,6 +15,7 @@ from persistence.records import NewInstance, utcnow
 from persistence.store import Store
 from security import attest
 from security.policy import DENIED_MESSAGE, DENIED_TYPE
+from tests.fixtures.chaos import RowReport
 from tests.integration.security import apps
 from tests.integration.security.harness import Bus, failure_of, security_for
 
@@ -57,7 +58,9 @@ def denied(result: tuple[str, dict[str, Any] | None]) -> bool:
     return status == "FAILED" and failure is not None and DENIED_MESSAGE in failure["message"]
 
 
-def test_a1_no_policy_allows_a_rule_for_one_workflow_allows_only_it(sqlite_store: Store, tmp_path: Path) -> None:
+@pytest.mark.row("A1")
+def test_a1_no_policy_allows_a_rule_for_one_workflow_allows_only_it(row: RowReport, sqlite_store: Store,
+                                                                   tmp_path: Path) -> None:
     bus = world(sqlite_store, tmp_path)
     assert outcome(bus, {"child": "invoice"}, "a")[0] == "COMPLETED"
     assert outcome(bus, {"activity": "charge"}, "b")[0] == "COMPLETED"
@@ -77,6 +80,9 @@ def test_a1_no_policy_allows_a_rule_for_one_workflow_allows_only_it(sqlite_store
     bus.read("d:0000")  # the refusal is signed like any history
     results = [json.loads(m["payload"]) for m in bus.results if m["type"] == "TaskFailed"]
     assert results[-1]["failure"]["error_type"] == DENIED_TYPE
+    row.figure("no policy", "child and activity allowed")
+    row.figure("rule for workflow invoice only", "invoice allowed; audit denied; activity charge denied at once, "
+                                                 "never ran, no retry")
 
 
 def test_a1_self_calls_pass_and_hot_reload_takes_effect(sqlite_store: Store, tmp_path: Path) -> None:
@@ -134,7 +140,8 @@ def test_requires_are_denied_without_signing(sqlite_store: Store, tmp_path: Path
     assert denied(outcome(bus, {"verify": True, "scope": "LINEAGE", "child": "invoice"}, "u2"))
 
 
-def test_a2_bypass_attempts(sqlite_store: Store, tmp_path: Path) -> None:
+@pytest.mark.row("A2")
+def test_a2_bypass_attempts(row: RowReport, sqlite_store: Store, tmp_path: Path) -> None:
     bus = world(sqlite_store, tmp_path)
     policy(tmp_path / "resources", ONLY_INVOICE)
     assert outcome(bus, {"child": "invoice"}, "ok")[0] == "COMPLETED"
@@ -200,7 +207,8 @@ def test_a2_bypass_attempts(sqlite_store: Store, tmp_path: Path) -> None:
             BYPASSES.append(f"forged child start ({caller})")
 
     # a forged result is covered by test_signing.py::test_s3_cross_app_results_need_the_callees_attestation
-    print(f"\nA2: {attempts} bypass attempts, {len(BYPASSES)} bypasses: {BYPASSES}")
+    row.figure("bypass attempts", attempts)
+    row.figure("bypasses", f"{len(BYPASSES)} {BYPASSES if BYPASSES else ''}".strip())
     assert BYPASSES == []
 
 

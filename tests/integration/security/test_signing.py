@@ -1,6 +1,7 @@
 """Signed histories end to end over the real step (S1-S6 of RELIABILITY.md, reduced size).
 
-Detection rates are printed (run with -s to see them) and asserted to be 100%.
+Each test is a reliability row (`@pytest.mark.row`): its detection counts are printed in the
+"reliability rows" section of the summary, and asserted to be 100%.
 """
 
 from __future__ import annotations
@@ -24,16 +25,19 @@ from persistence.store import Store
 from security import attest
 from security.certs import init_certs
 from security.chain import TAMPERED
+from tests.fixtures.chaos import RowReport
 from tests.integration.security import apps
 from tests.integration.security.harness import Bus, failure_of, security_for
 
-COUNTS: dict[str, list[int]] = {}
+COUNTS: dict[tuple[str, str], list[int]] = {}
 
 
-def count(name: str, detected: bool) -> None:
-    c = COUNTS.setdefault(name, [0, 0])
+def count(report: RowReport, name: str, detected: bool) -> None:
+    """Tally one attempt of the row's attack `name`; the row's figure shows detected/attempts."""
+    c = COUNTS.setdefault((report.nodeid, name), [0, 0])
     c[0] += 1
     c[1] += int(detected)
+    report.figure(name, f"{c[1]}/{c[0]} detected")
 
 
 def orders_bus(store: Store, certs: Path | None, **kw: Any) -> Bus:
@@ -132,26 +136,28 @@ def copy_store(base: Path, tmp: Path) -> Store:
 
 # S1 ---------------------------------------------------------------------------------------
 
+@pytest.mark.row("S1")
 @settings(max_examples=150, database=None, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(field=st.sampled_from(FIELDS + COMPLETED_ONLY), row=st.integers(0, 30), k=st.integers(0, 100_000))
-def test_s1_byte_flips_in_a_completed_history_are_reported_on_read(completed_db, tmp_path_factory, field, row,
+@given(field=st.sampled_from(FIELDS + COMPLETED_ONLY), index=st.integers(0, 30), k=st.integers(0, 100_000))
+def test_s1_byte_flips_in_a_completed_history_are_reported_on_read(completed_db, tmp_path_factory, row, field, index,
                                                                     k) -> None:
     base, certs = completed_db
     store = copy_store(base, tmp_path_factory.mktemp("m"))
     try:
         bus = orders_bus(store, certs)
         before = bus.rows("SELECT count(*) FROM history_events")[0][0]
-        where = apply_mutation(store, "wf-1", *field, row, k)
+        where = apply_mutation(store, "wf-1", *field, index, k)
         assume(where is not None)
         check = tampered_read(bus, "wf-1")
-        count("S1 byte flips (completed, read)", check is not None)
+        count(row, "S1 byte flips (completed, read)", check is not None)
         assert check is not None, f"mutation of {where} was not detected"
         assert bus.rows("SELECT count(*) FROM history_events")[0][0] == before  # nothing rewritten
     finally:
         store.close()
 
 
-def test_s1_deleted_swapped_inserted_events_and_dropped_signatures(completed_db, tmp_path: Path) -> None:
+@pytest.mark.row("S1")
+def test_s1_deleted_swapped_inserted_events_and_dropped_signatures(row: RowReport, completed_db, tmp_path: Path) -> None:
     base, certs = completed_db
     attacks = {
         "delete an event": "DELETE FROM history_events WHERE instance_id='wf-1' AND sequence=4",
@@ -173,10 +179,9 @@ def test_s1_deleted_swapped_inserted_events_and_dropped_signatures(completed_db,
             for statement in [sql] if isinstance(sql, str) else sql:
                 bus.execute(statement)
             found[name] = tampered_read(bus, "wf-1")
-            count("S1 structural (completed, read)", found[name] is not None)
+            count(row, "S1 structural (completed, read)", found[name] is not None)
         finally:
             store.close()
-    print(f"\nS1 structural attacks: {found}")
     assert all(found.values()), found
 
 
@@ -207,19 +212,20 @@ def deliver_next_and_check(bus: Bus, store: Store) -> tuple[str, int]:
             len(apps.CALLS) - calls)
 
 
+@pytest.mark.row("S2")
 @settings(max_examples=60, database=None, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(field=st.sampled_from(FIELDS), row=st.integers(0, 30), k=st.integers(0, 100_000))
-def test_s2_a_tampered_running_workflow_fails_and_dispatches_nothing(running_db, tmp_path_factory, field, row,
+@given(field=st.sampled_from(FIELDS), index=st.integers(0, 30), k=st.integers(0, 100_000))
+def test_s2_a_tampered_running_workflow_fails_and_dispatches_nothing(running_db, tmp_path_factory, row, field, index,
                                                                      k) -> None:
     base, certs = running_db
     store = copy_store(base, tmp_path_factory.mktemp("m"))
     try:
         bus = orders_bus(store, certs)  # a fresh orchestrator: a cold load
         events_before = bus.rows("SELECT count(*) FROM history_events WHERE instance_id='wf-1'")[0][0]
-        where = apply_mutation(store, "wf-1", *field, row, k)
+        where = apply_mutation(store, "wf-1", *field, index, k)
         assume(where is not None)
         outcome, activities = deliver_next_and_check(bus, store)
-        count("S2 byte flips (running, next step)", outcome == TAMPERED and activities == 0)
+        count(row, "S2 byte flips (running, next step)", outcome == TAMPERED and activities == 0)
         assert (outcome, activities) == (TAMPERED, 0), f"mutation of {where}"
         assert not bus.requests, "nothing may be dispatched"
         after = bus.rows("SELECT count(*) FROM history_events WHERE instance_id IN ('wf-1')")[0][0]
@@ -228,7 +234,8 @@ def test_s2_a_tampered_running_workflow_fails_and_dispatches_nothing(running_db,
         store.close()
 
 
-def test_s2_warm_path_head_checks_and_completion_check(running_db, tmp_path: Path) -> None:
+@pytest.mark.row("S2")
+def test_s2_warm_path_head_checks_and_completion_check(row: RowReport, running_db, tmp_path: Path) -> None:
     base, certs = running_db
     cases = {
         "last batch payload": ("UPDATE history_events SET payload = replace(payload, 'other', 'otheR') "
@@ -256,7 +263,7 @@ def test_s2_warm_path_head_checks_and_completion_check(running_db, tmp_path: Pat
             inst = store.get_instance("wf-1")
             assert inst.status == "FAILED" and failure_of(store, "wf-1")["error_type"] == TAMPERED, name
             ran = len(apps.CALLS) - calls
-            count("S2 warm path", True)
+            count(row, "S2 warm path", True)
             if immediate:
                 assert ran == 0, name
             else:  # the in-memory state was genuine; completion re-verified everything
@@ -265,7 +272,8 @@ def test_s2_warm_path_head_checks_and_completion_check(running_db, tmp_path: Pat
             store.close()
 
 
-def test_s2_full_verify_mode_catches_old_batches_at_once(running_db, tmp_path: Path) -> None:
+@pytest.mark.row("S2")
+def test_s2_full_verify_mode_catches_old_batches_at_once(row: RowReport, running_db, tmp_path: Path) -> None:
     base, certs = running_db
     store = copy_store(base, tmp_path)
     bus = orders_bus(store, certs, verify_mode="full")
@@ -273,11 +281,14 @@ def test_s2_full_verify_mode_catches_old_batches_at_once(running_db, tmp_path: P
     bus.run()
     bus.execute("UPDATE history_events SET payload = replace(payload, '\"input\":\"1\"', '\"input\":\"5\"') "
                 "WHERE instance_id='wf-1' AND sequence < 3")
-    assert deliver_next_and_check(bus, store) == (TAMPERED, 0)
+    outcome = deliver_next_and_check(bus, store)
+    count(row, "S2 full verify mode: old batch caught at the next step", outcome == (TAMPERED, 0))
+    assert outcome == (TAMPERED, 0)
     store.close()
 
 
-def test_s2_timers_and_open_activities_are_cancelled(sqlite_store: Store, certs: Path) -> None:
+@pytest.mark.row("S2")
+def test_s2_timers_and_open_activities_are_cancelled(row: RowReport, sqlite_store: Store, certs: Path) -> None:
     bus = orders_bus(sqlite_store, certs)
     bus.start("orders", "timer_waiter", None, "wf-1")
     bus.run()
@@ -304,6 +315,7 @@ def test_s2_timers_and_open_activities_are_cancelled(sqlite_store: Store, certs:
     bus.run()
     assert not bus.requests[1:], "nothing dispatched after the tamper"
     assert bus.read("wf-1").status == "FAILED"  # reads as the recorded tamper failure
+    count(row, "S2 timers and open activities cancelled", True)
 
 
 # S3 ---------------------------------------------------------------------------------------
@@ -314,7 +326,8 @@ def forged(message_id: str, event: ev.HistoryEvent, attestation: dict | None = N
     return NewInboxMessage(msg.message_id, msg.type, payload)
 
 
-def test_s3_completions_for_tasks_never_scheduled_are_rejected(sqlite_store: Store, certs: Path) -> None:
+@pytest.mark.row("S3")
+def test_s3_completions_for_tasks_never_scheduled_are_rejected(row: RowReport, sqlite_store: Store, certs: Path) -> None:
     for signing in (None, certs):
         bus = orders_bus(sqlite_store, signing)
         iid = bus.start("orders", "waiter", None, f"wf-{bool(signing)}")
@@ -329,13 +342,14 @@ def test_s3_completions_for_tasks_never_scheduled_are_rejected(sqlite_store: Sto
         history = [e.payload for e in sqlite_store.history(iid)]
         assert not any("forged" in p or "again" in p for p in history)
         assert sqlite_store.get_instance(iid).status == "RUNNING"
-        count("S3 never-scheduled completions rejected", True)
+        count(row, "S3 never-scheduled completions rejected", True)
         bus.raise_event(iid, "go", 1)
         bus.run()
         assert sqlite_store.get_instance(iid).output == "5"
 
 
-def test_s3_cross_app_results_need_the_callees_attestation(sqlite_store: Store, certs: Path) -> None:
+@pytest.mark.row("S3")
+def test_s3_cross_app_results_need_the_callees_attestation(row: RowReport, sqlite_store: Store, certs: Path) -> None:
     bus = orders_bus(sqlite_store, certs)
     bus.add_app("mallory", apps.mallory, security_for("mallory", certs))
     held: list[dict[str, Any]] = []
@@ -363,7 +377,7 @@ def test_s3_cross_app_results_need_the_callees_attestation(sqlite_store: Store, 
         bus.queue.append(("orchestrate", "orders", iid))
         bus.run()
         ok = sqlite_store.get_instance(iid).status == "RUNNING"
-        count("S3 forged cross-app results rejected", ok)
+        count(row, "S3 forged cross-app results rejected", ok)
         assert ok, name
     bus.on_request = None
     bus.queue.append(("activity", "billing", request))
@@ -373,7 +387,8 @@ def test_s3_cross_app_results_need_the_callees_attestation(sqlite_store: Store, 
 
 # S4 ---------------------------------------------------------------------------------------
 
-def test_s4_transplant_and_consistent_tail_cut(completed_db, tmp_path: Path) -> None:
+@pytest.mark.row("S4")
+def test_s4_transplant_and_consistent_tail_cut(row: RowReport, completed_db, tmp_path: Path) -> None:
     base, certs = completed_db
     store = copy_store(base, tmp_path / "t")
     bus = orders_bus(store, certs)
@@ -387,21 +402,22 @@ def test_s4_transplant_and_consistent_tail_cut(completed_db, tmp_path: Path) -> 
     bus.execute(f"INSERT INTO history_signatures (instance_id, {sig_cols}) SELECT 'wf-2', {sig_cols} "
                 "FROM history_signatures WHERE instance_id='wf-1'")
     check = tampered_read(bus, "wf-2")
-    count("S4 transplant", check == "signature")
+    count(row, "S4 transplant", check == "signature")
     assert check == "signature"
     bus.read("wf-1")  # the original is untouched
     last = bus.rows("SELECT max(start_sequence) FROM history_signatures WHERE instance_id='wf-1'")[0][0]
     bus.execute("DELETE FROM history_events WHERE instance_id='wf-1' AND sequence >= :s", s=last)
     bus.execute("DELETE FROM history_signatures WHERE instance_id='wf-1' AND start_sequence >= :s", s=last)
     check = tampered_read(bus, "wf-1")
-    count("S4 tail cut", check == "tail")
+    count(row, "S4 tail cut", check == "tail")
     assert check == "tail"
     store.close()
 
 
 # S5 ---------------------------------------------------------------------------------------
 
-def test_s5_signing_is_one_way(sqlite_store: Store, certs: Path) -> None:
+@pytest.mark.row("S5")
+def test_s5_signing_is_one_way(row: RowReport, sqlite_store: Store, certs: Path) -> None:
     signed = orders_bus(sqlite_store, certs)
     signed.start("orders", "waiter", None, "signed-wf")
     signed.run()
@@ -424,7 +440,7 @@ def test_s5_signing_is_one_way(sqlite_store: Store, certs: Path) -> None:
     failure = failure_of(sqlite_store, "plain-wf")
     assert sqlite_store.get_instance("plain-wf").status == "STALLED"
     assert "LEDGERFLOW_SIGNING=off" in failure["message"] and "purge" in failure["message"]
-    count("S5 one-way refusals", True)
+    count(row, "S5 one-way refusals", True)
 
     signed.queue.append(("orchestrate", "orders", "signed-wf"))  # the right host picks them up again
     signed.run()
@@ -437,7 +453,8 @@ def test_s5_signing_is_one_way(sqlite_store: Store, certs: Path) -> None:
 
 # S6 ---------------------------------------------------------------------------------------
 
-def test_s6_rotation_same_ca_new_ca_and_expired(tmp_path: Path) -> None:
+@pytest.mark.row("S6")
+def test_s6_rotation_same_ca_new_ca_and_expired(row: RowReport, tmp_path: Path) -> None:
     def run(db: str, certs_dir: Path) -> tuple[Store, Bus]:
         store = Store(f"sqlite:///{tmp_path / db}")
         store.migrate()
@@ -456,7 +473,7 @@ def test_s6_rotation_same_ca_new_ca_and_expired(tmp_path: Path) -> None:
     fps = rotated.rows("SELECT count(*) FROM history_certificates")[0][0]
     assert fps == 2  # two certificates signed parts of one history
     rotated.read("wf-1")
-    count("S6 rotation verifies", True)
+    count(row, "S6 rotation verifies", True)
 
     store2, _ = run("b.db", certs)
     other_ca = tmp_path / "other-ca"
@@ -465,7 +482,7 @@ def test_s6_rotation_same_ca_new_ca_and_expired(tmp_path: Path) -> None:
     moved.run()
     failure = failure_of(store2, "wf-1")
     assert failure["error_type"] == TAMPERED and "certificate chain" in failure["message"]
-    count("S6 new CA fails", True)
+    count(row, "S6 new CA fails", True)
 
     store3, _ = run("c.db", certs)
     from security import crypto
@@ -478,7 +495,7 @@ def test_s6_rotation_same_ca_new_ca_and_expired(tmp_path: Path) -> None:
     expired.run()
     failure = failure_of(store3, "wf-1")
     assert store3.get_instance("wf-1").status == "STALLED" and "not valid now" in failure["message"]
-    count("S6 expired certificate refused", True)
+    count(row, "S6 expired certificate refused", True)
     for s in (store, store2, store3):
         s.close()
 
@@ -493,8 +510,9 @@ def _expired_ctx(certs: Path):
 
 # on PostgreSQL (bytea, timestamptz) --------------------------------------------------------
 
+@pytest.mark.row("S1")
 @pytest.mark.integration
-def test_signed_history_round_trips_on_postgres(postgres_db_url: str, certs: Path) -> None:
+def test_signed_history_round_trips_on_postgres(row: RowReport, postgres_db_url: str, certs: Path) -> None:
     store = Store(postgres_db_url)
     try:
         bus = orders_bus(store, certs)
@@ -506,12 +524,7 @@ def test_signed_history_round_trips_on_postgres(postgres_db_url: str, certs: Pat
         bus.execute("UPDATE history_events SET payload = replace(payload, 'charged 4', 'charged 1') "
                     "WHERE instance_id = 'pg-1:0001'")
         assert tampered_read(bus, "pg-1:0001") == "digest"
-        count("PostgreSQL tamper", True)
+        count(row, "PostgreSQL tamper", True)
     finally:
         store.close()
 
-
-def test_report_detection_counts() -> None:
-    lines = [f"{name}: {c[1]}/{c[0]} detected" for name, c in sorted(COUNTS.items())]
-    print("\n" + "\n".join(lines))
-    assert all(c[0] == c[1] for c in COUNTS.values())
