@@ -57,6 +57,22 @@ def _retry_on_conflict(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+def _due_outbox_query(now: datetime, limit: int, unsent_grace_seconds: float) -> sa.Select[Any]:
+    o = schema.outbox
+    cutoff = now - timedelta(seconds=unsent_grace_seconds)
+    return (
+        sa.select(o)
+        .where(
+            sa.or_(
+                sa.and_(o.c.sent_at.is_(None), o.c.created_at <= cutoff),
+                sa.and_(o.c.lease_until.is_not(None), o.c.lease_until < now),
+            )
+        )
+        .order_by(o.c.id)
+        .limit(limit)
+    )
+
+
 def _is_conflict(exc: BaseException) -> bool:
     cause = exc.__cause__
     orig = getattr(cause, "orig", None)
@@ -354,21 +370,8 @@ class Store:
     ) -> list[records.OutboxRecord]:
         """Outbox rows to (re)send: never sent and older than the grace (the step that
         wrote them had time to publish), or sent with a lease that ran out."""
-        o = schema.outbox
-        cutoff = now - timedelta(seconds=unsent_grace_seconds)
-        stmt = (
-            sa.select(o)
-            .where(
-                sa.or_(
-                    sa.and_(o.c.sent_at.is_(None), o.c.created_at <= cutoff),
-                    sa.and_(o.c.lease_until.is_not(None), o.c.lease_until < now),
-                )
-            )
-            .order_by(o.c.id)
-            .limit(limit)
-        )
         with self._read() as conn:
-            return [ops.to_outbox(r) for r in conn.execute(stmt)]
+            return [ops.to_outbox(r) for r in conn.execute(_due_outbox_query(now, limit, unsent_grace_seconds))]
 
     @_retry_on_conflict
     def claim_due_outbox(
@@ -380,19 +383,7 @@ class Store:
         the same row; the caller publishes them and then calls ``mark_outbox_sent``. A
         claimed row that is never published is offered again after ``hold_until``."""
         o = schema.outbox
-        cutoff = now - timedelta(seconds=unsent_grace_seconds)
-        stmt = (
-            sa.select(o)
-            .where(
-                sa.or_(
-                    sa.and_(o.c.sent_at.is_(None), o.c.created_at <= cutoff),
-                    sa.and_(o.c.lease_until.is_not(None), o.c.lease_until < now),
-                )
-            )
-            .order_by(o.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        stmt = _due_outbox_query(now, limit, unsent_grace_seconds).with_for_update(skip_locked=True)
         with self._write() as conn:
             rows = [ops.to_outbox(r) for r in conn.execute(stmt)]
             for part in ops.chunks([r.id for r in rows]):

@@ -89,6 +89,30 @@ def test_due_outbox_waits_for_the_grace_period(store: Store) -> None:
     assert [o.id for o in store.due_outbox(b.later(6))] == [oid]
 
 
+def test_claimed_outbox_rows_are_offered_to_one_reconciler_until_the_hold_ends(store: Store) -> None:
+    oids = [b.create(store, f"wf-{i}")[0] for i in range(4)]
+    now = b.later(10)
+    first = store.claim_due_outbox(now, hold_until=now + timedelta(seconds=30))
+    assert sorted(o.id for o in first) == sorted(oids)
+    assert store.claim_due_outbox(now, hold_until=now + timedelta(seconds=30)) == []  # a second tick
+    assert store.due_outbox(now + timedelta(seconds=29)) == []
+    again = store.claim_due_outbox(now + timedelta(seconds=31), hold_until=now + timedelta(seconds=60))
+    assert sorted(o.id for o in again) == sorted(oids)  # never published: offered again after the hold
+
+
+def test_concurrent_claims_never_share_a_row(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    oids = {b.create(store, f"wf-{i}")[0] for i in range(40)}
+    now = b.later(10)
+    with ThreadPoolExecutor(4) as pool:
+        claims = list(pool.map(lambda _: [o.id for o in store.claim_due_outbox(
+            now, hold_until=now + timedelta(seconds=30), limit=15)], range(4)))
+    claimed = [oid for claim in claims for oid in claim]
+    assert len(claimed) == len(set(claimed)), claims  # no row re-sent by two reconcilers
+    assert set(claimed) == oids
+
+
 def test_mark_orchestrate_sent_deletes_the_row(store: Store) -> None:
     [oid] = b.create(store, "wf-1")
     store.mark_outbox_sent([oid], b.now())
