@@ -37,6 +37,7 @@ class Settings:
     app_id: str
     activity_lease: float = 300.0
     visibility_timeout: int = 3600
+    max_deliveries: int = 8
     tick_interval: float = 0.2
     task_events: bool = False
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
@@ -50,6 +51,7 @@ class Settings:
             app_id=env.get("LEDGERFLOW_APP_ID") or env.get("APP_ID") or "default",
             activity_lease=float(env.get("LEDGERFLOW_ACTIVITY_LEASE", 300)),
             visibility_timeout=int(env.get("LEDGERFLOW_VISIBILITY_TIMEOUT", 3600)),
+            max_deliveries=int(env.get("LEDGERFLOW_MAX_DELIVERIES", 8)),
             tick_interval=float(env.get("LEDGERFLOW_TICK_INTERVAL", 0.2)),
             task_events=env.get("LEDGERFLOW_TASK_EVENTS", "off").lower() in ("on", "1", "true", "yes"),
             workflow=WorkflowConfig.load(),

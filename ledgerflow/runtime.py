@@ -16,6 +16,7 @@ from typing import Any
 from brokers import app as broker_app
 from brokers import queues
 from brokers.embedded import EmbeddedWorker
+from brokers.deliveries import DeliveryCounter
 from brokers.limits import NameLimiter
 from ledgerflow.config import Settings
 from ledgerflow.changes import commit_hook
@@ -24,7 +25,7 @@ from orchestrator import ticker
 from orchestrator.service import OrchestratorService
 from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
 from persistence.store import Store
-from workers.limits import ActivityGate
+from workers.limits import ActivityGate, DeliveryCap
 from workers.tasks import register_activity_tasks
 
 log = logging.getLogger("ledgerflow.runtime")
@@ -77,7 +78,8 @@ class WorkflowRuntime(Registrar):
             workflow_limits=config.workflow_limits, retention=config.retention,
         )
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations)
-        register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=True))
+        register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=True),
+                                self.delivery_cap(settings))
         return celery, service
 
     def build_activity_worker(self, settings: Settings | None = None) -> Any:
@@ -85,7 +87,8 @@ class WorkflowRuntime(Registrar):
         settings = settings or self.settings
         celery = broker_app.create_app(settings.broker_url, settings.app_id,
                                        visibility_timeout=settings.visibility_timeout)
-        register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=False))
+        register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=False),
+                                self.delivery_cap(settings))
         return celery
 
     def activity_gate(self, settings: Settings, *, in_process: bool) -> ActivityGate:
@@ -95,6 +98,12 @@ class WorkflowRuntime(Registrar):
         limiter = NameLimiter(settings.broker_url) if config.activity_limits else None
         process_limit = config.max_concurrent_activity_invocations if in_process else None
         return ActivityGate(limiter, config.activity_limits, process_limit)
+
+    @staticmethod
+    def delivery_cap(settings: Settings) -> DeliveryCap:
+        """Parks an activity call whose worker died on each of its last LEDGERFLOW_MAX_DELIVERIES runs."""
+        counter = DeliveryCounter(settings.broker_url) if settings.max_deliveries > 0 else None
+        return DeliveryCap(counter, settings.max_deliveries)
 
     def redrive(self, service: OrchestratorService) -> int:
         """Wake every unfinished instance of this app (STALLED ones too: their code may be here now)."""

@@ -33,18 +33,20 @@ def result_message_id(generation: int, task_id: int) -> str:
 
 
 def run_activity(registry: Registry, request: dict[str, Any],
-                 security: sec_context.SecurityContext | None = None, *, app_id: str | None = None) -> dict[str, Any]:
+                 security: sec_context.SecurityContext | None = None, *, app_id: str | None = None,
+                 refuse: ev.FailureDetails | None = None) -> dict[str, Any]:
     """Run the activity named in `request`; never raises. Returns the inbox message.
 
     Before running it: the propagated history is verified (signing on) and this app's
     access policies are checked against the caller's verified identity; a denial fails the
-    call at once with error_type WorkflowAccessPolicyDenied."""
+    call at once with error_type WorkflowAccessPolicyDenied. With `refuse` the call is not
+    run and fails with that (the delivery cap, `workers.limits.DeliveryCap`)."""
     name, task_id = request["name"], request["task_id"]
     now = wall_clock()
     try:
         security = security or worker_security(request, app_id)
         propagated = _propagated(security, request)
-        refusal = _access_refusal(security, request, propagated)
+        refusal = refuse or _access_refusal(security, request, propagated)
     except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
         error_type = "WorkflowSigningConfigurationError" if isinstance(exc, sec_context.SigningConfigurationError) \
             else "PropagationVerificationError"

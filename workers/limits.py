@@ -1,4 +1,5 @@
-"""The gate an activity passes before it runs: a per-process slot and a per-name slot.
+"""The gate an activity passes before it runs: a per-process slot and a per-name slot; and
+the cap on deliveries that died.
 
 Excess work waits, it is never rejected: when a name is at its limit the task is put back
 on its queue with a short countdown (Celery `retry`, acks_late keeps it safe) instead of
@@ -13,7 +14,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from brokers.deliveries import DeliveryCounter
 from brokers.limits import NameLimiter
+from orchestrator.engine import events as ev
 
 
 class ActivityGate:
@@ -44,3 +47,35 @@ class ActivityGate:
 def _wait(task: Any) -> BaseException:
     """Put the task back on its queue for a moment (it retries forever: max_retries=None)."""
     return task.retry(countdown=random.uniform(0.05, 0.3))
+
+
+#: Error type of an activity call parked by the delivery cap (not retried by the engine).
+DELIVERY_LIMIT_EXCEEDED = "ActivityDeliveryLimitExceeded"
+
+
+class DeliveryCap:
+    """Parks an activity call whose worker process died on each of its last ``limit``
+    deliveries: the next delivery is answered with a failure instead of being run (0: no cap)."""
+
+    def __init__(self, counter: DeliveryCounter | None, limit: int) -> None:
+        self.counter = counter if limit > 0 else None
+        self.limit = limit
+
+    @contextmanager
+    def track(self, request: dict[str, Any]) -> Iterator[ev.FailureDetails | None]:
+        """Count this start; yields the failure to answer with when the call is parked, else
+        None (run it). A normal exit clears the count; a dying process leaves it."""
+        if self.counter is None:
+            yield None
+            return
+        key = f"{request['execution_id']}:{request.get('attempt', 1)}"
+        died = self.counter.started(key) - 1
+        if died >= self.limit:
+            yield ev.FailureDetails(
+                f"Activity '{request['name']}' of workflow instance '{request['instance_id']}' was not run again: "
+                f"its worker process died on each of its last {died} deliveries (killed, out of memory, or a "
+                "crash in native code). Fix the activity, then rerun or purge the instance; "
+                "LEDGERFLOW_MAX_DELIVERIES sets the cap.", DELIVERY_LIMIT_EXCEEDED)
+            return
+        yield None
+        self.counter.finished(key)

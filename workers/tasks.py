@@ -17,16 +17,18 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
 from workers.activity import result_message, run_activity, wall_clock
-from workers.limits import ActivityGate
+from workers.limits import ActivityGate, DeliveryCap
 
 log = logging.getLogger("ledgerflow.worker")
 
 
-def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate | None = None) -> None:
+def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate | None = None,
+                            cap: DeliveryCap | None = None) -> None:
     """Register every activity of `registry` as its own Celery task on `app`."""
     gate = gate or ActivityGate()
+    cap = cap or DeliveryCap(None, 0)
     for name in registry.activity_names():
-        register_activity_task(app, registry, name, gate)
+        register_activity_task(app, registry, name, gate, cap)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -38,7 +40,7 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         if request is None:
             return
         if activity in registry.activity_names():  # registered after the worker started
-            register_activity_task(app, registry, activity, gate)
+            register_activity_task(app, registry, activity, gate, cap)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)
             return
@@ -49,14 +51,14 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
     signals.task_unknown.connect(on_unknown, weak=False)
 
 
-def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate) -> None:
+def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap) -> None:
     task_name = queues.activity_task_name(name)
     if task_name in app.tasks:
         return
 
     def run(self: Any, request: dict[str, Any]) -> None:
-        with gate.enter(self, name):
-            message = run_activity(registry, request, app_id=own_app_id(app))
+        with gate.enter(self, name), cap.track(request) as parked:
+            message = run_activity(registry, request, app_id=own_app_id(app), refuse=parked)
         messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
     run.__name__ = run.__qualname__ = name

@@ -26,7 +26,7 @@ from orchestrator.engine.tasks import CompletableTask, Task
 
 _GUID_NAMESPACE = uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875")
 #: Failures that no retry policy retries.
-_NOT_RETRIED = frozenset({"NonRetryableError", "WorkflowAccessPolicyDenied"})
+_NOT_RETRIED = frozenset({"NonRetryableError", "WorkflowAccessPolicyDenied", "ActivityDeliveryLimitExceeded"})
 
 
 def to_naive_utc(value: datetime) -> datetime:

@@ -1,7 +1,10 @@
 """Engine bugs the reliability rows found, each replayed as the exact sequence that broke it
-(the rows find them by chance; these keep them fixed on every run)."""
+(the rows find them by chance; these keep them fixed on every run), and the design rules of
+RELIABILITY.md that no row exercises."""
 
 from __future__ import annotations
+
+import json
 
 from tests.chaos import statemachine
 
@@ -48,3 +51,24 @@ def test_an_activity_waiting_in_a_long_queue_is_re_sent_with_a_doubling_lease() 
         assert sent[-1]["execution_id"] == sent[0]["execution_id"]  # the same call, not a new one
     finally:
         machine.teardown()
+
+
+def test_an_activity_that_kills_its_worker_every_time_is_parked(make_stack, faults) -> None:
+    """RELIABILITY.md: "a message that keeps killing its worker is parked with a clear status,
+    not retried forever". The call's worker dies on each delivery; after
+    LEDGERFLOW_MAX_DELIVERIES deaths the next delivery answers ActivityDeliveryLimitExceeded,
+    which no retry policy retries, and the workers keep serving."""
+    stack = make_stack(env={"LEDGERFLOW_MAX_DELIVERIES": "3", "LEDGERFLOW_ACTIVITY_LEASE": "5"})
+    stack.start_all(workers=1)
+    stack.warm_up()
+    client = stack.client()
+    iid = stack.schedule(client, "poisoned", None)
+    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
+    output = json.loads(state.serialized_output)
+    assert state.runtime_status.name == "COMPLETED", (state, stack.logs())
+    assert output["failed"] == "ActivityDeliveryLimitExceeded", output
+    assert "died on each of its last 3 deliveries" in output["message"] and iid in output["message"]
+    assert stack.ledger.count(name="poison") == 3  # ran three times (each killed its process), then parked
+    assert stack.processes["worker-0"].is_alive()  # the prefork parent replaced its dead children
+    stack.warm_up()  # and still serves
+    stack.check(expect_status="COMPLETED")

@@ -143,11 +143,13 @@ def test_no_retry_after_retry_timeout_of_workflow_time() -> None:
     ]
 
 
-def test_non_retryable_error_is_not_retried() -> None:
+@pytest.mark.parametrize("error_type", ["NonRetryableError", "WorkflowAccessPolicyDenied",
+                                        "ActivityDeliveryLimitExceeded"])
+def test_non_retryable_failures_are_not_retried(error_type: str) -> None:
     policy = RetryPolicy(first_retry_interval=S, max_number_of_attempts=5)
     run = Run(_retrying(policy).registry)
     run.start("wf")
-    result = run.step([task_failed(0, "bad input", "NonRetryableError")])
+    result = run.step([task_failed(0, "bad input", error_type)])
     assert output(result) == "gave up: wf-1: Activity task #0 failed: bad input"
 
 

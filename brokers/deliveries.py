@@ -1,0 +1,61 @@
+"""Counting the deliveries of an activity call that never finished.
+
+A worker process that dies while running an activity (kill -9, the OOM killer, a crash in
+native code) leaves its message unacknowledged; Celery requeues it (`task_reject_on_worker_lost`)
+and the orchestrator re-sends it when its lease ends, so a call that kills every worker that
+runs it would be retried forever. Each start increments a counter keyed by the call's stable
+execution id, each normal finish deletes it: what the counter holds is the number of starts
+that died. On Redis the counter is shared by every worker (it expires after a week); on the
+in-memory transport (the embedded default, one process) it is a local dict.
+
+Counting fails open: when Redis cannot be reached the activity runs, uncounted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger("ledgerflow.worker")
+
+TTL_SECONDS = 7 * 24 * 3600
+
+
+class DeliveryCounter:
+    """`started(key)` -> unfinished starts including this one (0 when unknown); `finished(key)`."""
+
+    def __init__(self, broker_url: str) -> None:
+        self._redis: Any = None
+        self._local: dict[str, int] = {}
+        self._lock = threading.Lock()
+        if broker_url.startswith(("redis://", "rediss://")):
+            import redis
+
+            self._redis = redis.Redis.from_url(broker_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+
+    def started(self, key: str) -> int:
+        key = f"ledgerflow:deliveries:{key}"
+        if self._redis is None:
+            with self._lock:
+                self._local[key] = self._local.get(key, 0) + 1
+                return self._local[key]
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, TTL_SECONDS)
+            return int(pipe.execute()[0])
+        except Exception as exc:
+            log.warning("delivery count unavailable (%r); the activity runs uncounted", exc)
+            return 0
+
+    def finished(self, key: str) -> None:
+        key = f"ledgerflow:deliveries:{key}"
+        if self._redis is None:
+            with self._lock:
+                self._local.pop(key, None)
+            return
+        try:
+            self._redis.delete(key)
+        except Exception as exc:  # the count expires; a later death counts one too many at worst
+            log.warning("delivery count not cleared (%r)", exc)
