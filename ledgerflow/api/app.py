@@ -119,6 +119,9 @@ def create_app(manager: WorkflowManager, settings: ApiSettings | None = None) ->
         routes=[*_routes(handlers), Route("/openapi.json", openapi_json, methods=["GET"])],
         exception_handlers={errors.ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
+    # No 307 from `/x/` to `/x`: Starlette builds that Location from the client's Host header,
+    # and an ID ending in an encoded slash would be redirected instead of refused.
+    app.router.redirect_slashes = False
     open_paths = frozenset(p for v in openapi.VERSIONS for p in (f"{v}/healthz", f"{v}/healthz/outbound"))
     guarded = middleware.BodyGuard(app, settings.max_body_bytes, settings.body_timeout)
     return middleware.AccessLog(middleware.TokenAuth(guarded, settings.token, open_paths))

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 MAX_INSTANCE_ID_LENGTH = 64
+MAX_NAME_LENGTH = 256
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]+")
 _APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 COMPONENT = "dapr"
@@ -96,15 +97,35 @@ def check_instance_id(instance_id: str) -> str:
 def check_workflow_name(name: str) -> str:
     if not name:
         raise ApiError(400, ERR_WORKFLOW_NAME_MISSING, "workflow name is not configured")
-    if len(name) > 256:
-        raise ApiError(400, ERR_MALFORMED_REQUEST, "workflow name is longer than 256 characters")
-    return name
+    if len(name) > MAX_NAME_LENGTH:
+        raise ApiError(400, ERR_MALFORMED_REQUEST, f"workflow name is longer than {MAX_NAME_LENGTH} characters")
+    return check_text(name, "workflow name")
 
 
 def check_event_name(name: str) -> str:
     if not name:
         raise ApiError(400, ERR_WORKFLOW_EVENT_NAME_MISSING, "missing workflow event name")
-    return name
+    return check_text(name, "event name")
+
+
+FLAG_TRUE, FLAG_FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def check_flag(name: str, text: str | None) -> bool:
+    """A boolean query flag: absent is false; FLAG_TRUE and FLAG_FALSE in any case; anything
+    else is a 400 (a misspelt `non_recursive=ture` must not act recursively)."""
+    if text is None:
+        return False
+    if text.isascii() and text.lower() in FLAG_TRUE + FLAG_FALSE:
+        return text.lower() in FLAG_TRUE
+    raise ApiError(400, ERR_MALFORMED_REQUEST, f"{name} must be true or false (or yes/no, 1/0), not '{text}'")
+
+
+def check_text(value: str, what: str) -> str:
+    """Names are stored as text, which PostgreSQL cannot hold with a NUL character in it."""
+    if "\x00" in value:
+        raise ApiError(400, ERR_MALFORMED_REQUEST, f"the {what} contains a NUL character")
+    return value
 
 
 def check_app_id(app_id: str) -> str:

@@ -94,7 +94,8 @@ class TokenAuth:
 class BodyGuard:
     """Reads the request body before the route: 413 over `max_bytes` (at once when
     Content-Length says so, else as soon as the count passes it), 408 when the body does
-    not arrive within `timeout` seconds, 400 for a malformed Content-Length."""
+    not arrive within `timeout` seconds, 400 for a malformed Content-Length or for one sent
+    with Transfer-Encoding."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
@@ -106,6 +107,11 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and any(k == b"transfer-encoding" for k, _ in scope["headers"]):
+            # RFC 9112 6.3: a request smuggling attempt; refuse it and close the connection
+            await send_json(send, 400, {"errorCode": errors.ERR_MALFORMED_REQUEST,
+                                        "message": "send Content-Length or Transfer-Encoding, not both"}, close=True)
+            return
         if length is not None:
             if not length.isdigit():
                 await send_json(send, 400, {"errorCode": errors.ERR_MALFORMED_REQUEST,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +32,7 @@ log = logging.getLogger("ledgerflow.api")
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
+MAX_OFFSET = 10**18 - 1  # within PostgreSQL's bigint OFFSET
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -97,16 +100,17 @@ class Handlers:
     async def list(self, request: Request) -> Response:
         errors.check_component(request.path_params["component"])
         q = request.query_params
-        statuses = [s for value in q.getlist("status") for s in value.split(",") if s.strip()] or None
+        statuses = [s for value in q.getlist("status") for s in value.split(",") if s.strip(" ")] or None
         try:
             wanted = None if statuses is None else [_status(s) for s in statuses]
             page_size = _int(q.get("pageSize"), DEFAULT_PAGE_SIZE, "pageSize", 1, MAX_PAGE_SIZE)
-            offset = _int(q.get("continuationToken"), 0, "continuationToken", 0, None)
+            offset = _int(q.get("continuationToken"), 0, "continuationToken", 0, MAX_OFFSET)
             after, before = _time(q.get("createdAfter"), "createdAfter"), _time(q.get("createdBefore"), "createdBefore")
         except ValueError as exc:
             raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST, str(exc)) from exc
+        name = errors.check_text(q.get("name") or "", "name filter") or None
         rows = await self._call("list", "", self.manager.list_instances, app_id=self._app_id(request),
-                                name=q.get("name") or None, statuses=wanted, created_after=after,
+                                name=name, statuses=wanted, created_after=after,
                                 created_before=before, limit=page_size + 1, offset=offset)
         body: dict[str, Any] = {"workflows": [summary_json(r) for r in rows[:page_size]]}
         if len(rows) > page_size:
@@ -160,7 +164,12 @@ class Handlers:
 
 
 def json_body(body: bytes) -> str | None:
-    """The raw body as JSON text (None when empty); 400 unless it is UTF-8 JSON."""
+    """The raw body as JSON text (None when empty); 400 unless it is UTF-8 JSON that the
+    engine can pass on unchanged: no NaN or Infinity (not JSON), no number too large for a
+    float (it would come back as Infinity), and no string holding U+0000 or a lone
+    surrogate (`\\u0000`, `\\ud800`): RFC 7493 (I-JSON) rules out the latter, PostgreSQL
+    text cannot hold the former, and either would fail far from this request when the
+    workflow passed it on."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -168,17 +177,49 @@ def json_body(body: bytes) -> str | None:
     if not text.strip():
         return None
     try:
-        json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST,
                               f"the request body is not valid JSON ({reason}); send JSON text, "
                               "e.g. '{\"key\": \"value\"}' or '\"text\"'") from None
+    if "\\u" in text:  # U+0000 and lone surrogates can only arrive as escapes
+        _check_strings(value)
     return text
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is too large")
+    return value
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_strings(value: Any) -> None:
+    """400 when a string (or key) anywhere in `value` holds U+0000 or a lone surrogate.
+    Iterative: the value may be nested as deep as json.loads allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found = _UNSTORABLE.search(item)
+            if found:
+                what = "U+0000" if found.group() == "\x00" else f"a lone surrogate (U+{ord(found.group()):04X})"
+                raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST,
+                                      f"a string in the request body holds {what}, which Ledgerflow does not "
+                                      "accept; encode binary data, e.g. as base64")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _accepted() -> Response:
@@ -190,31 +231,45 @@ def _version(request: Request) -> str:
 
 
 def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+    return errors.check_flag(name, request.query_params.get(name))
 
 
 def _status(name: str) -> str:
-    status = name.strip().upper()
-    if status not in WorkflowStatus.__members__ or status == "UNKNOWN":
+    status = name.strip(" ").upper()
+    if not name.isascii() or status not in WorkflowStatus.__members__ or status == "UNKNOWN":
         valid = ", ".join(s.name for s in WorkflowStatus if s != WorkflowStatus.UNKNOWN)
         raise ValueError(f"unknown status '{name}'; use one of {valid}")
     return status
 
 
-def _int(text: str | None, default: int, what: str, low: int, high: int | None) -> int:
-    if text is None or text == "":
+def _int(text: str | None, default: int, what: str, low: int, high: int) -> int:
+    """A whole number in ASCII digits (absent: `default`)."""
+    if text is None:
         return default
-    if not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"{what} must be a whole number {bound}")
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)) or not low <= int(text) <= high:
+        raise ValueError(f"{what} must be a whole number between {low} and {high}")
     return int(text)
 
 
+_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+                      r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))")
+
+
 def _time(text: str | None, what: str) -> datetime | None:
-    if not text:
+    """An RFC 3339 timestamp (absent: None), as UTC. A leap second (:60) counts as :59."""
+    if text is None:
         return None
+    match = _RFC3339.fullmatch(text)
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{what} must be an RFC 3339 timestamp, e.g. 2025-01-02T15:04:05Z") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        if match is None:
+            raise ValueError(text)
+        year, month, day, hour, minute, second, fraction, _, sign, off_h, off_m = match.groups()
+        if int(off_m or 0) > 59:
+            raise ValueError(text)
+        offset = timedelta(hours=int(off_h or 0), minutes=int(off_m or 0)) * (-1 if sign == "-" else 1)
+        value = datetime(int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59),
+                         int((fraction or "0")[:6].ljust(6, "0")), tzinfo=timezone(offset))
+        return value.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{what} must be an RFC 3339 timestamp between years 1 and 9999 in UTC, "
+                         "e.g. 2025-01-02T15:04:05Z") from None

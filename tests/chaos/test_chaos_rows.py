@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from tests.chaos import scenarios, security_rows
+from tests.chaos import api_rows, scenarios, security_rows
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -192,3 +192,34 @@ def test_s1(make_stack, faults, row) -> None:
 @pytest.mark.row("S2")
 def test_s2(make_stack, faults, row) -> None:
     security_rows.s2_running_tampered(make_stack, faults, row, workflows=n(200))
+
+
+# -- bad input at the HTTP API ---------------------------------------------------------------------
+
+
+
+@pytest.mark.row("B1")
+def test_b1(make_stack, row) -> None:
+    api_rows.b1_bad_ids(make_stack, row, versions=api_rows.VERSIONS, threads=8)
+
+
+@pytest.mark.row("B2")
+def test_b2(make_stack, row) -> None:
+    api_rows.b2_bad_bodies(make_stack, row, versions=api_rows.VERSIONS, depth=100_000, oversize=64 << 20)
+
+
+@pytest.mark.row("B3")
+def test_b3(make_stack, row) -> None:
+    # the default header timeout (10 s): what a deployment gets
+    api_rows.b3_slowloris(make_stack, row, connections=500, duration=40, header_timeout=10)
+
+
+@pytest.mark.row("B4")
+def test_b4(make_stack, chaos_rng, row) -> None:
+    api_rows.b4_schemathesis(make_stack, chaos_rng, row, max_examples=n(100, 5), versions=api_rows.VERSIONS,
+                             timeout=3600)
+
+
+@pytest.mark.row("B5")
+def test_b5(make_stack, row) -> None:
+    api_rows.b5_auth(make_stack, row)
