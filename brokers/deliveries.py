@@ -1,4 +1,5 @@
-"""Counting the deliveries of an activity call that never finished.
+"""What the workers of a deployment remember about each activity call: how many of its
+deliveries died, and the result it already sent.
 
 A worker process that dies while running an activity (kill -9, the OOM killer, a crash in
 native code) leaves its message unacknowledged; Celery requeues it (`task_reject_on_worker_lost`)
@@ -8,11 +9,18 @@ execution id, each normal finish deletes it: what the counter holds is the numbe
 that died. On Redis the counter is shared by every worker (it expires after a week); on the
 in-memory transport (the embedded default, one process) it is a local dict.
 
-Counting fails open: when Redis cannot be reached the activity runs, uncounted.
+The orchestrator re-sends a call when its lease ends without a result, so a call that waits
+in a long queue has copies behind it. On Redis each finished call's result message is kept for
+a while (`remember`); a copy consumed later sends that result again instead of running the
+activity again. Losing the memory (Redis restarted) only costs a re-run: activities stay
+at-least-once, the orchestrator drops the second result.
+
+Both fail open: when Redis cannot be reached the activity runs, uncounted and unremembered.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
@@ -20,10 +28,13 @@ from typing import Any
 log = logging.getLogger("ledgerflow.worker")
 
 TTL_SECONDS = 7 * 24 * 3600
+#: Results larger than this are not remembered (a copy runs the activity again).
+MAX_REMEMBERED_BYTES = 256 * 1024
 
 
 class DeliveryCounter:
-    """`started(key)` -> unfinished starts including this one (0 when unknown); `finished(key)`."""
+    """`started(key)` -> unfinished starts including this one (0 when unknown); `finished(key)`;
+    `remember(key, message, ttl)` and `result(key)` (Redis only)."""
 
     def __init__(self, broker_url: str) -> None:
         self._redis: Any = None
@@ -59,3 +70,24 @@ class DeliveryCounter:
             self._redis.delete(key)
         except Exception as exc:  # the count expires; a later death counts one too many at worst
             log.warning("delivery count not cleared (%r)", exc)
+
+    def remember(self, key: str, message: dict[str, Any], ttl_seconds: float) -> None:
+        if self._redis is None:
+            return
+        text = json.dumps(message, separators=(",", ":"))
+        if len(text) > MAX_REMEMBERED_BYTES:
+            return
+        try:
+            self._redis.set(f"ledgerflow:result:{key}", text, ex=max(1, int(ttl_seconds)))
+        except Exception as exc:
+            log.warning("activity result not remembered (%r); a copy of the call would run again", exc)
+
+    def result(self, key: str) -> dict[str, Any] | None:
+        if self._redis is None:
+            return None
+        try:
+            text = self._redis.get(f"ledgerflow:result:{key}")
+        except Exception as exc:
+            log.warning("remembered activity results unavailable (%r); the activity runs", exc)
+            return None
+        return json.loads(text) if text else None

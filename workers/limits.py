@@ -55,20 +55,37 @@ DELIVERY_LIMIT_EXCEEDED = "ActivityDeliveryLimitExceeded"
 
 class DeliveryCap:
     """Parks an activity call whose worker process died on each of its last ``limit``
-    deliveries: the next delivery is answered with a failure instead of being run (0: no cap)."""
+    deliveries: the next delivery is answered with a failure instead of being run (0: no cap).
+    Also remembers each call's result for ``remember_seconds``, so a re-sent copy of a call
+    that already finished sends that result again instead of running it again."""
 
-    def __init__(self, counter: DeliveryCounter | None, limit: int) -> None:
-        self.counter = counter if limit > 0 else None
+    def __init__(self, counter: DeliveryCounter | None, limit: int, remember_seconds: float = 0) -> None:
+        self.counter = counter
         self.limit = limit
+        self.remember_seconds = remember_seconds
+
+    @staticmethod
+    def _key(request: dict[str, Any]) -> str:
+        return f"{request['execution_id']}:{request.get('attempt', 1)}"
+
+    def result(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The result message this call already sent, if remembered."""
+        if self.counter is None or self.remember_seconds <= 0:
+            return None
+        return self.counter.result(self._key(request))
+
+    def remember(self, request: dict[str, Any], message: dict[str, Any]) -> None:
+        if self.counter is not None and self.remember_seconds > 0:
+            self.counter.remember(self._key(request), message, self.remember_seconds)
 
     @contextmanager
     def track(self, request: dict[str, Any]) -> Iterator[ev.FailureDetails | None]:
         """Count this start; yields the failure to answer with when the call is parked, else
         None (run it). A normal exit clears the count; a dying process leaves it."""
-        if self.counter is None:
+        if self.counter is None or self.limit <= 0:
             yield None
             return
-        key = f"{request['execution_id']}:{request.get('attempt', 1)}"
+        key = self._key(request)
         died = self.counter.started(key) - 1
         if died >= self.limit:
             yield ev.FailureDetails(

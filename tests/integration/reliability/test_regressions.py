@@ -72,3 +72,21 @@ def test_an_activity_that_kills_its_worker_every_time_is_parked(make_stack, faul
     assert stack.processes["worker-0"].is_alive()  # the prefork parent replaced its dead children
     stack.warm_up()  # and still serves
     stack.check(expect_status="COMPLETED")
+
+
+def test_copies_of_a_call_that_waited_past_its_lease_send_the_remembered_result(make_stack) -> None:
+    """C6 (lease 15 s, queues of minutes) counted 912 duplicate executions: every call still
+    queued when its lease ended was re-sent, and each copy ran. Workers now remember each
+    call's result (Redis); a copy of a finished call sends that result again instead."""
+    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": "1"})
+    stack.start_all(workers=1, worker_concurrency=1)
+    stack.warm_up()
+    client = stack.client()
+    ids = stack.schedule_many(client, "chain", ({"x": i, "n": 1, "sleep": 0.6} for i in range(8)))
+    stack.wait_terminal(ids, 120)
+    stack.check(expected_output={iid: i * 2 for i, iid in enumerate(ids)})
+    calls = len(ids) + 1  # with the warm-up's
+    received = stack.log_lines("worker", "] received")  # Celery logs each delivery of a task
+    assert received > calls, "no call waited past its lease: the test proved nothing"
+    assert stack.ledger.duplicates() == 0
+    assert stack.log_lines("worker", "activity already ran") == received - calls
