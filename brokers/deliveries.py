@@ -11,7 +11,7 @@ in-memory transport (the embedded default, one process) it is a local dict.
 
 The orchestrator re-sends a call when its lease ends without a result, so a call that waits
 in a long queue has copies behind it. On Redis each finished call's result message is kept for
-a while (`remember`); a copy consumed later sends that result again instead of running the
+a while; a copy consumed later sends that result again instead of running the
 activity again. Losing the memory (Redis restarted) only costs a re-run: activities stay
 at-least-once, the orchestrator drops the second result.
 
@@ -32,9 +32,10 @@ TTL_SECONDS = 7 * 24 * 3600
 MAX_REMEMBERED_BYTES = 256 * 1024
 
 
-class DeliveryCounter:
-    """`started(key)` -> unfinished starts including this one (0 when unknown); `finished(key)`;
-    `remember(key, message, ttl)` and `result(key)` (Redis only)."""
+class CallMemory:
+    """Per activity call (keyed by its stable execution id and attempt), in two round trips:
+    `begin(key)` -> (the result it already sent or None, its unfinished starts including this
+    one; 0 when unknown); `end(key, message, ttl)` clears the count and remembers the result."""
 
     def __init__(self, broker_url: str) -> None:
         self._redis: Any = None
@@ -45,49 +46,35 @@ class DeliveryCounter:
 
             self._redis = redis.Redis.from_url(broker_url, socket_timeout=2.0, socket_connect_timeout=2.0)
 
-    def started(self, key: str) -> int:
-        key = f"ledgerflow:deliveries:{key}"
+    def begin(self, key: str) -> tuple[dict[str, Any] | None, int]:
+        count_key, result_key = f"ledgerflow:deliveries:{key}", f"ledgerflow:result:{key}"
         if self._redis is None:
             with self._lock:
-                self._local[key] = self._local.get(key, 0) + 1
-                return self._local[key]
+                self._local[count_key] = self._local.get(count_key, 0) + 1
+                return None, self._local[count_key]
         try:
             pipe = self._redis.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, TTL_SECONDS)
-            return int(pipe.execute()[0])
+            pipe.get(result_key)
+            pipe.incr(count_key)
+            pipe.expire(count_key, TTL_SECONDS)
+            text, count, _ = pipe.execute()
+            return (json.loads(text) if text else None), int(count)
         except Exception as exc:
-            log.warning("delivery count unavailable (%r); the activity runs uncounted", exc)
-            return 0
+            log.warning("activity call memory unavailable (%r); the activity runs, uncounted", exc)
+            return None, 0
 
-    def finished(self, key: str) -> None:
-        key = f"ledgerflow:deliveries:{key}"
+    def end(self, key: str, message: dict[str, Any], ttl_seconds: float) -> None:
+        count_key, result_key = f"ledgerflow:deliveries:{key}", f"ledgerflow:result:{key}"
         if self._redis is None:
             with self._lock:
-                self._local.pop(key, None)
-            return
-        try:
-            self._redis.delete(key)
-        except Exception as exc:  # the count expires; a later death counts one too many at worst
-            log.warning("delivery count not cleared (%r)", exc)
-
-    def remember(self, key: str, message: dict[str, Any], ttl_seconds: float) -> None:
-        if self._redis is None:
+                self._local.pop(count_key, None)
             return
         text = json.dumps(message, separators=(",", ":"))
-        if len(text) > MAX_REMEMBERED_BYTES:
-            return
         try:
-            self._redis.set(f"ledgerflow:result:{key}", text, ex=max(1, int(ttl_seconds)))
-        except Exception as exc:
-            log.warning("activity result not remembered (%r); a copy of the call would run again", exc)
-
-    def result(self, key: str) -> dict[str, Any] | None:
-        if self._redis is None:
-            return None
-        try:
-            text = self._redis.get(f"ledgerflow:result:{key}")
-        except Exception as exc:
-            log.warning("remembered activity results unavailable (%r); the activity runs", exc)
-            return None
-        return json.loads(text) if text else None
+            pipe = self._redis.pipeline()
+            pipe.delete(count_key)
+            if ttl_seconds > 0 and len(text) <= MAX_REMEMBERED_BYTES:
+                pipe.set(result_key, text, ex=max(1, int(ttl_seconds)))
+            pipe.execute()
+        except Exception as exc:  # the count expires; a later death counts one too many at worst
+            log.warning("activity call memory not updated (%r)", exc)

@@ -16,7 +16,7 @@ from typing import Any
 from brokers import app as broker_app
 from brokers import queues
 from brokers.embedded import EmbeddedWorker
-from brokers.deliveries import DeliveryCounter
+from brokers.deliveries import CallMemory
 from brokers.limits import NameLimiter
 from ledgerflow.config import Settings
 from ledgerflow.changes import commit_hook
@@ -104,7 +104,7 @@ class WorkflowRuntime(Registrar):
         """Parks an activity call whose worker died on each of its last LEDGERFLOW_MAX_DELIVERIES
         runs; remembers results as long as the orchestrator may still re-send the call (its
         lease grows to MAX_LEASE_FACTOR times LEDGERFLOW_ACTIVITY_LEASE)."""
-        return DeliveryCap(DeliveryCounter(settings.broker_url), settings.max_deliveries,
+        return DeliveryCap(CallMemory(settings.broker_url), settings.max_deliveries,
                            remember_seconds=settings.activity_lease * (2 * MAX_LEASE_FACTOR))
 
     def redrive(self, service: OrchestratorService) -> int:

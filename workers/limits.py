@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from brokers.deliveries import DeliveryCounter
+from brokers.deliveries import CallMemory
 from brokers.limits import NameLimiter
 from orchestrator.engine import events as ev
 
@@ -59,8 +59,8 @@ class DeliveryCap:
     Also remembers each call's result for ``remember_seconds``, so a re-sent copy of a call
     that already finished sends that result again instead of running it again."""
 
-    def __init__(self, counter: DeliveryCounter | None, limit: int, remember_seconds: float = 0) -> None:
-        self.counter = counter
+    def __init__(self, memory: CallMemory | None, limit: int, remember_seconds: float = 0) -> None:
+        self.memory = memory
         self.limit = limit
         self.remember_seconds = remember_seconds
 
@@ -68,31 +68,22 @@ class DeliveryCap:
     def _key(request: dict[str, Any]) -> str:
         return f"{request['execution_id']}:{request.get('attempt', 1)}"
 
-    def result(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        """The result message this call already sent, if remembered."""
-        if self.counter is None or self.remember_seconds <= 0:
-            return None
-        return self.counter.result(self._key(request))
+    def begin(self, request: dict[str, Any]) -> tuple[dict[str, Any] | None, ev.FailureDetails | None]:
+        """Count this start. Returns (the result message this call already sent, or None;
+        the failure to answer with when the call is parked, or None). Call `end` after a run:
+        a process that dies before it leaves the count raised."""
+        if self.memory is None:
+            return None, None
+        result, starts = self.memory.begin(self._key(request))
+        died = starts - 1
+        if result is not None or self.limit <= 0 or died < self.limit:
+            return result, None
+        return None, ev.FailureDetails(
+            f"Activity '{request['name']}' of workflow instance '{request['instance_id']}' was not run again: "
+            f"its worker process died on each of its last {died} deliveries (killed, out of memory, or a "
+            "crash in native code). Fix the activity, then rerun or purge the instance; "
+            "LEDGERFLOW_MAX_DELIVERIES sets the cap.", DELIVERY_LIMIT_EXCEEDED)
 
-    def remember(self, request: dict[str, Any], message: dict[str, Any]) -> None:
-        if self.counter is not None and self.remember_seconds > 0:
-            self.counter.remember(self._key(request), message, self.remember_seconds)
-
-    @contextmanager
-    def track(self, request: dict[str, Any]) -> Iterator[ev.FailureDetails | None]:
-        """Count this start; yields the failure to answer with when the call is parked, else
-        None (run it). A normal exit clears the count; a dying process leaves it."""
-        if self.counter is None or self.limit <= 0:
-            yield None
-            return
-        key = self._key(request)
-        died = self.counter.started(key) - 1
-        if died >= self.limit:
-            yield ev.FailureDetails(
-                f"Activity '{request['name']}' of workflow instance '{request['instance_id']}' was not run again: "
-                f"its worker process died on each of its last {died} deliveries (killed, out of memory, or a "
-                "crash in native code). Fix the activity, then rerun or purge the instance; "
-                "LEDGERFLOW_MAX_DELIVERIES sets the cap.", DELIVERY_LIMIT_EXCEEDED)
-            return
-        yield None
-        self.counter.finished(key)
+    def end(self, request: dict[str, Any], message: dict[str, Any]) -> None:
+        if self.memory is not None:
+            self.memory.end(self._key(request), message, self.remember_seconds)

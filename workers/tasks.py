@@ -57,14 +57,14 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
         return
 
     def run(self: Any, request: dict[str, Any]) -> None:
-        message = cap.result(request)
-        if message is not None:  # a re-sent copy of a call that already finished
-            log.info("activity already ran: its result is sent again", extra={
-                "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
-        else:
-            with gate.enter(self, name), cap.track(request) as parked:
+        with gate.enter(self, name):
+            message, parked = cap.begin(request)
+            if message is not None:  # a re-sent copy of a call that already finished
+                log.info("activity already ran: its result is sent again", extra={
+                    "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
+            else:
                 message = run_activity(registry, request, app_id=own_app_id(app), refuse=parked)
-            cap.remember(request, message)
+                cap.end(request, message)
         messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
     run.__name__ = run.__qualname__ = name
