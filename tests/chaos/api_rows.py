@@ -40,7 +40,7 @@ from random import Random
 from typing import Any
 
 from ledgerflow.api.openapi import VERSIONS
-from tests.fixtures.chaos import REPO, ChaosStack, RowReport, percentile, spread, tree_rss_kb
+from tests.fixtures.chaos import REPO, ChaosStack, Prober, RowReport, percentile, spread, tree_rss_kb
 from tests.fixtures.processes import wait_for
 
 MakeStack = Callable[..., ChaosStack]
@@ -615,36 +615,6 @@ class Slowloris:
         return len(left)
 
 
-class NormalClient:
-    """Sequential GETs of one instance, each on a new connection; latency and answers."""
-
-    def __init__(self, base: str, path: str, headers: dict[str, str], pause: float = 0.05) -> None:
-        self.base, self.path, self.headers, self.pause = base, path, headers, pause
-        self.latencies: list[float] = []
-        self.answers: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> NormalClient:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            t0 = time.monotonic()
-            try:
-                status, _ = _http_get(self.base, self.path, self.headers, timeout=10)
-                self.answers[str(status)] += 1
-            except Exception as exc:  # a timeout or refused connection is a finding, not a crash
-                self.answers[type(exc).__name__] += 1
-            self.latencies.append(time.monotonic() - t0)
-            self._stop.wait(self.pause)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-
 def _raise_fd_limit(needed: int) -> str:
     """Raise the soft open-files limit (inherited by the API started afterwards) if short."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -661,20 +631,22 @@ def b3_slowloris(make_stack: MakeStack, row: RowReport, *, connections: int, dur
     limit = _raise_fd_limit(2 * connections + 1024)
     stack, base, token = _api_stack(make_stack, args=["--header-timeout", f"{header_timeout:g}"])
     iid = stack.acknowledged[0]
-    normal = NormalClient(base, f"/v1.0/workflows/dapr/{iid}", {"dapr-api-token": token}).start()
+    path, headers = f"/v1.0/workflows/dapr/{iid}", {"dapr-api-token": token}
+    # sequential GETs, each on a new connection
+    normal = Prober(lambda: str(_http_get(base, path, headers, timeout=10)[0]), every=0.05).start()
     time.sleep(1.0)
-    baseline = list(normal.latencies)
+    baseline = list(normal.durations)
     slow = Slowloris(base, connections, every).start()
     time.sleep(duration)
-    under_attack = len(normal.latencies)
+    under_attack = len(normal.durations)
     left_open = slow.stop(drain=header_timeout + 5)
     normal.stop()
-    attack = normal.latencies[len(baseline):under_attack]
+    attack = normal.durations[len(baseline):under_attack]
     row.figure("slow connections", f"{connections} at a time, 1 header byte every {every:g}s for {duration:g}s; "
                                    f"{slow.opened} opened, peak {slow.max_open} open (ulimit -n {limit})")
     row.figure("closed by the server", f"{slow.closed_by_server} (header timeout {header_timeout:g}s), "
                                        f"lifetime {spread(slow.lifetimes)}; left open {left_open}")
-    row.figure("normal client", f"{len(attack)} requests under attack {dict(normal.answers)}")
+    row.figure("normal client", f"{len(attack)} requests under attack {dict(normal.results)}")
     row.figure("normal p99", f"{percentile(attack, 99):.3f}s (before the attack {percentile(baseline, 99):.3f}s; "
                              f"{spread(attack)})")
     assert slow.max_open >= 0.9 * connections, f"only {slow.max_open} of {connections} slow connections were open"
@@ -684,7 +656,7 @@ def b3_slowloris(make_stack: MakeStack, row: RowReport, *, connections: int, dur
     assert header_timeout - 0.5 < min(slow.lifetimes) and max(slow.lifetimes) < header_timeout + 2.0, \
         f"slow connections lived {spread(slow.lifetimes)}, not the header timeout ({header_timeout:g}s)"
     assert len(attack) >= duration * 2, f"the normal client made only {len(attack)} requests"
-    assert set(normal.answers) == {"200"}, f"the normal client got {dict(normal.answers)}"
+    assert set(normal.results) == {"200"}, f"the normal client got {dict(normal.results)}"
     assert percentile(attack, 99) < 1.0, f"normal p99 {percentile(attack, 99):.3f}s under the attack"
     _assert_healthy(stack, base)
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from random import Random
 from typing import Any
 
-from tests.fixtures.chaos import ChaosStack, Faults, RowReport, percentile, spread
+from tests.fixtures.chaos import ChaosStack, Faults, Prober, RowReport, percentile, spread
 from tests.fixtures.processes import wait_for
 
 MakeStack = Callable[..., ChaosStack]
@@ -420,57 +420,6 @@ def c7_redis_loses_queue(make_stack: MakeStack, faults: Faults, row: RowReport, 
 # -- C8: PostgreSQL crashes under load ------------------------------------------------------------
 
 
-class _Prober:
-    """A thread calling ``probe`` every ``every`` seconds, timing each call and counting what it
-    answered: the label it returns, or the type name of what it raised."""
-
-    def __init__(self, probe: Callable[[], str], every: float = 0.2) -> None:
-        import threading
-        from collections import Counter
-
-        self.probe = probe
-        self.every = every
-        self.results: Counter[str] = Counter()
-        self.durations: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @classmethod
-    def client(cls, stack: ChaosStack, iid: str, every: float = 0.2, *, through_proxy: bool = False) -> _Prober:
-        """Reads one workflow's state with the Python client."""
-        client = stack.client(database_url=stack.engine_db_url if through_proxy else None)
-        return cls(lambda: (client.get_workflow_state(iid), "ok")[1], every)
-
-    @classmethod
-    def http(cls, stack: ChaosStack, iid: str, every: float = 0.2) -> _Prober:
-        """Reads one workflow's state through the HTTP API; the label is the status code."""
-        import httpx
-
-        http = httpx.Client(base_url=stack.api_url, headers=stack.api_headers(), timeout=30)
-        return cls(lambda: str(http.get(f"/v1.0/workflows/dapr/{iid}").status_code), every)
-
-    def start(self) -> _Prober:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            t0 = time.monotonic()
-            try:
-                self.results[self.probe()] += 1
-            except Exception as exc:
-                self.results[type(exc).__name__] += 1
-            self.durations.append(time.monotonic() - t0)
-            self._stop.wait(self.every)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(120)
-
-    def snapshot(self) -> dict[str, int]:
-        return dict(self.results)
-
-
 def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, workflows: int, down_for: float,
                       lease: float = 10, timeout: float = 600) -> None:
     stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
@@ -480,7 +429,7 @@ def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, 
     client = stack.client()
     ids = stack.schedule_many(client, "chain", ({"x": i, "n": 5, "sleep": 0.1} for i in range(workflows)))
     wait_for(lambda: stack.ledger.count() >= len(ids), 120, message="the load to be under way", logs=stack.procs)
-    probers = {"client": _Prober.client(stack, ids[0]).start(), "api": _Prober.http(stack, ids[0]).start()}
+    probers = {"client": Prober.client(stack, ids[0]).start(), "api": Prober.http(stack, ids[0]).start()}
     time.sleep(0.5)
     before = {name: p.snapshot() for name, p in probers.items()}
     faults.pg_stop_immediate(stack.pg)
@@ -609,7 +558,7 @@ def n2_postgres_blackhole(make_stack: MakeStack, faults: Faults, row: RowReport,
     client = stack.client(database_url=stack.engine_db_url)
     ids = stack.schedule_many(client, "chain", ({"x": i, "n": 4, "sleep": 0.1} for i in range(workflows)))
     wait_for(lambda: stack.ledger.count() >= len(ids), 120, message="the load to be under way", logs=stack.procs)
-    prober = _Prober.client(stack, ids[0], 0.25, through_proxy=True).start()
+    prober = Prober.client(stack, ids[0], 0.25, through_proxy=True).start()
     proxy = stack.pg_proxy
     assert proxy is not None
     proxy.set_mode("blackhole")
