@@ -64,7 +64,7 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
                     "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
             else:
                 message = run_activity(registry, request, app_id=own_app_id(app), refuse=parked)
-                cap.end(request, message)
+            cap.end(request, message)
         messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
     run.__name__ = run.__qualname__ = name
