@@ -54,7 +54,6 @@ TAMPERED = chain.TAMPERED
 CONFIG_ERROR = "WorkflowSigningConfigurationError"
 PROPAGATION_ERROR = "PropagationVerificationError"
 _ACTIVITY_RESULTS = (ev.TaskCompleted, ev.TaskFailed)
-_CHILD_RESULTS = (ev.SubOrchestrationInstanceCompleted, ev.SubOrchestrationInstanceFailed)
 
 
 class Tampered(Exception):
@@ -216,8 +215,8 @@ class HistoryGuard:
         out: list[ev.HistoryEvent] = []
         seen: set[int] = set()
         for message, event in pairs:
-            if isinstance(event, (*_ACTIVITY_RESULTS, *_CHILD_RESULTS, ev.TimerFired)):
-                task_id = event.timer_id if isinstance(event, ev.TimerFired) else event.task_id
+            task_id = ev.result_task_id(event)
+            if task_id is not None:
                 kind = "timer" if isinstance(event, ev.TimerFired) else (
                     "activity" if isinstance(event, _ACTIVITY_RESULTS) else "child")
                 expected = replay.expected_completion(task_id)

@@ -169,3 +169,13 @@ EVENT_TYPES: tuple[type[HistoryEvent], ...] = (
     ExecutionCompleted,
     ContinuedAsNew,
 )
+
+
+def result_task_id(event: HistoryEvent) -> int | None:
+    """The task, timer or child id a result event answers; None for any other event."""
+    if isinstance(event, TimerFired):
+        return event.timer_id
+    if isinstance(event, (TaskCompleted, TaskFailed, SubOrchestrationInstanceCompleted,
+                          SubOrchestrationInstanceFailed)):
+        return event.task_id
+    return None

@@ -339,7 +339,7 @@ class Replay:
         task = self.ctx._pending_tasks.get(task_id)
         if task is None or task_id in self.ctx._pending_actions:
             return None
-        if any(_result_for(e) == task_id for e in self._suspended_buffer):
+        if any(ev.result_task_id(e) == task_id for e in self._suspended_buffer):
             return None  # its result already came while the run is suspended (a redelivery)
         if isinstance(task, TimerTask):
             return ("timer", None)
@@ -431,12 +431,3 @@ def execute(
         return ExecutionResult([], [], STALLED, stall=stall)
     return replay.step(new_events)
 
-
-def _result_for(event: ev.HistoryEvent) -> int | None:
-    """The task or timer id a result event answers; None for any other event."""
-    if isinstance(event, ev.TimerFired):
-        return event.timer_id
-    if isinstance(event, (ev.TaskCompleted, ev.TaskFailed, ev.SubOrchestrationInstanceCompleted,
-                          ev.SubOrchestrationInstanceFailed)):
-        return event.task_id
-    return None
