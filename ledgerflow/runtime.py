@@ -110,8 +110,7 @@ class WorkflowRuntime(Registrar):
     def redrive(self, service: OrchestratorService) -> int:
         """Wake every unfinished instance of this app (STALLED ones too: their code may be here now)."""
         unfinished = service.store.unfinished_instances(service.app_id)
-        for inst in unfinished:
-            service.publisher.orchestrate(inst.app_id, inst.instance_id)
+        service.publisher.wake([(inst.app_id, inst.instance_id) for inst in unfinished])
         return len(unfinished)
 
     # -- the in-process runtime --------------------------------------------------------

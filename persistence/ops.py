@@ -122,8 +122,6 @@ SHARE_INSTANCE = sa.select(_n.c.instance_id).where(_n.c.instance_id == _IID).wit
     read=True, key_share=True)
 VISIBLE_INBOX = (sa.select(_i).where(_i.c.instance_id == _IID, _i.c.visible_at <= sa.bindparam("now"))
                  .order_by(_i.c.id))
-ANY_VISIBLE_INBOX = (sa.select(_i.c.id).where(_i.c.instance_id == _IID, _i.c.visible_at <= sa.bindparam("now"))
-                     .limit(1))
 DELETE_INBOX = sa.delete(_i).where(_i.c.instance_id == _IID, _i.c.id.in_(sa.bindparam("ids", expanding=True)))
 DELETE_OUTBOX_KEYS = sa.delete(_o).where(
     _o.c.instance_id == _IID, _o.c.dedup_key.in_(sa.bindparam("keys", expanding=True)))

@@ -26,11 +26,14 @@ class StepTx:
     """The open step.  ``instance`` is ``None`` when the instance does not exist."""
 
     def __init__(
-        self, conn: Connection, instance_id: str, instance: records.InstanceRecord | None
+        self, conn: Connection, instance_id: str, instance: records.InstanceRecord | None,
+        inbox: list[records.InboxRecord] | None = None,
     ) -> None:
         self._conn: Connection | None = conn
         self.instance_id = instance_id
         self._instance = instance
+        #: the visible inbox when the batch read it for this step (None: read on demand)
+        self._inbox = inbox
 
     @property
     def instance(self) -> records.InstanceRecord | None:
@@ -58,14 +61,12 @@ class StepTx:
     # -- reads -------------------------------------------------------------------------
 
     def visible_inbox(self, now: datetime | None = None) -> list[records.InboxRecord]:
-        """Inbox messages visible at ``now`` (default: the current time), oldest first."""
+        """Inbox messages visible at ``now`` (default: the current time), oldest first; in a
+        batch, those the batch read for this step."""
+        if self._inbox is not None:
+            return list(self._inbox)
         rows = self._c().execute(ops.VISIBLE_INBOX, {"iid": self.instance_id, "now": now or records.utcnow()})
         return [ops.to_inbox(r) for r in rows]
-
-    def has_visible_inbox(self, now: datetime | None = None) -> bool:
-        """Whether any inbox message is visible at ``now`` (one indexed probe, no payloads)."""
-        params = {"iid": self.instance_id, "now": now or records.utcnow()}
-        return self._c().execute(ops.ANY_VISIBLE_INBOX, params).first() is not None
 
     def history(self) -> list[records.EventRecord]:
         """The current generation's history, by sequence."""
