@@ -24,6 +24,7 @@ from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.executor import CONTINUED_AS_NEW, STALLED, ExecutionResult, Replay, Stall
 from orchestrator.engine.registry import Registry
+from orchestrator.sent_marks import SentMarks
 from orchestrator.guard import HistoryGuard, Tampered, tamper_marker
 from persistence import errors as store_errors
 from persistence.records import (
@@ -90,24 +91,22 @@ class Publisher:
 class StepOutcome:
     instance_id: str
     status: str
-    more: bool = False  # the inbox had more visible messages at commit
 
 
 @dataclass
 class BatchOutcome:
-    """What a batch did: each stepped instance's status, the instances to step again
-    (messages arrived mid-batch), those another orchestrator held, the steps that failed
-    and rolled back, and the result messages dropped."""
+    """What a batch did: each stepped instance's status, the instances another orchestrator
+    held (to step after it lets go), the steps that failed and rolled back, and the result
+    messages dropped."""
 
     stepped: dict[str, str] = field(default_factory=dict)
-    again: set[str] = field(default_factory=set)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 
-    def merge(self, later: BatchOutcome) -> BatchOutcome:
-        return BatchOutcome({**self.stepped, **later.stepped}, later.again, later.skipped,
-                            self.failed + later.failed, self.dropped + later.dropped)
+    def merge(self, other: BatchOutcome) -> BatchOutcome:
+        return BatchOutcome({**self.stepped, **other.stepped}, self.skipped + other.skipped,
+                            self.failed + other.failed, self.dropped + other.dropped)
 
 
 class OrchestratorService:
@@ -123,12 +122,13 @@ class OrchestratorService:
         pools: dict[str, str] | None = None,
         cache: ReplayCache | None = None,
         activity_lease: timedelta = timedelta(minutes=5),
-        on_commit: Callable[[str, str], None] | None = None,
+        on_commit: Callable[[Sequence[str]], None] | None = None,
         workflow_limits: dict[str, int] | None = None,
         retention: dict[str, timedelta] | None = None,
         security: Any = None,
         max_history_events: int | None = None,
         batch_size: int = 64,
+        mark_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -140,6 +140,8 @@ class OrchestratorService:
         self.on_commit = on_commit
         #: instances stepped in one transaction at most
         self.batch_size = batch_size
+        #: published outbox rows are marked sent every `mark_interval` seconds (0: at once)
+        self.sent_marks = SentMarks(store, mark_interval)
         #: workflow name -> most instances of it running at once, across all processes
         self.workflow_limits = workflow_limits or {}
         #: "anyTerminal" | "completed" | "failed" | "terminated" -> age after which to purge
@@ -154,113 +156,115 @@ class OrchestratorService:
 
     # -- batches of steps --------------------------------------------------------------
 
-    def drive(self, wakeups: Sequence[str], results: Sequence[tuple[str, dict[str, Any]]] = (),
-              max_rounds: int = 100) -> BatchOutcome:
-        """Step these instances (and those the results are for) in batches until none has
-        visible messages left: messages that arrived mid-batch make another round, and so
-        do instances another orchestrator held (then waited for, not skipped). At most
-        `batch_size` instances share a transaction."""
+    def drive(self, wakeups: Sequence[str], results: Sequence[tuple[str, dict[str, Any]]] = ()) -> BatchOutcome:
+        """Step these instances (and those the results are for), at most `batch_size` per
+        transaction. An instance another orchestrator held is waited for and stepped after
+        (it may have read its inbox before our messages arrived)."""
         ids = list(dict.fromkeys([*wakeups, *(iid for iid, _ in results)]))
         total = BatchOutcome()
         for start in range(0, len(ids), self.batch_size):
             chunk = ids[start:start + self.batch_size]
             members = set(chunk)
             outcome = self.run_batch(chunk, [r for r in results if r[0] in members])
+            if outcome.skipped:
+                outcome = outcome.merge(self.run_batch(outcome.skipped, skip_locked=False))
+                outcome.skipped = []
             total = total.merge(outcome)
-            for _ in range(max_rounds):
-                again = sorted(outcome.again | set(outcome.skipped))
-                if not again:
-                    break
-                outcome = self.run_batch(again, skip_locked=not outcome.skipped)
-                total = total.merge(outcome)
         return total
 
     def run_batch(self, wakeups: Sequence[str], results: Sequence[tuple[str, dict[str, Any]]] = (), *,
                   skip_locked: bool = True) -> BatchOutcome:
         """One transaction: lock the instances, put the results into their inboxes, step each
-        instance that has visible messages (a failing step rolls back alone), commit, then
-        publish what the steps produced and tell `on_commit`."""
+        instance that has visible messages, write what the steps recorded with bulk
+        statements, commit, then publish what they produced and tell `on_commit`.
+
+        If anything fails, the batch rolls back whole and its instances run again one per
+        transaction, so a poisoned instance fails alone and the others still commit."""
         ids = list(dict.fromkeys([*wakeups, *(iid for iid, _ in results)]))
-        outcome = BatchOutcome()
         if not ids:
-            return outcome
-        now = utcnow()
-        steps: list[tuple[str, list[NewOutbox]]] = []
+            return BatchOutcome()
         try:
-            with self.store.step_batch(ids, skip_locked=skip_locked) as batch:
-                outcome.dropped = self._enqueue_results(batch, results, now)
-                inboxes = batch.load_inboxes(now)
-                for instance_id in [iid for iid in batch.locked if inboxes.get(iid)]:
-                    stepped = self._step_in_batch(batch, instance_id, now)
-                    if stepped is None:
-                        outcome.failed.append(instance_id)
-                        if not batch.usable:
-                            raise store_errors.StoreUnavailable(self.store.url, "the connection was lost mid-batch")
-                        continue
-                    step, outbox = stepped
+            return self._batch(ids, results, skip_locked)
+        except store_errors.StoreUnavailable:
+            raise
+        except Exception:
+            self._store_results(results)
+            if len(ids) == 1:
+                log.exception("step failed and was rolled back; its messages stay in the inbox and the reconcile "
+                              "tick wakes it again", extra={"instance_id": ids[0], "app_id": self.app_id})
+                return BatchOutcome(failed=[ids[0]])
+            log.warning("a batch of %d instance(s) failed and was rolled back; stepping them one by one", len(ids))
+        outcome = BatchOutcome()
+        for instance_id in ids:
+            outcome = outcome.merge(self.run_batch([instance_id], skip_locked=skip_locked))
+        return outcome
+
+    def _batch(self, ids: list[str], results: Sequence[tuple[str, dict[str, Any]]], skip_locked: bool) -> BatchOutcome:
+        now = utcnow()
+        outcome = BatchOutcome()
+        rows: list[NewOutbox] = []
+        try:
+            with self.store.step_batch(ids, now, skip_locked=skip_locked) as batch:
+                outcome.dropped = self._take_results(batch, results, now)
+                for instance_id in [iid for iid in batch.locked if batch.inboxes.get(iid)]:
+                    tx = batch.step(instance_id)
+                    step, outbox, keep = self._step(tx, now)
+                    if keep is not None and tx.instance is not None:
+                        # Before commit, so the next batch finds it (a failed batch discards it).
+                        self.cache.put(instance_id, _cache_key(tx.instance), keep)
                     if step is not None:
                         outcome.stepped[instance_id] = step.status
-                        steps.append((instance_id, outbox))
-                rows = [row for _, outbox in steps for row in outbox]
+                        rows += [dataclasses.replace(row, instance_id=row.instance_id or instance_id) for row in outbox]
+                batch.write()
                 outbox_ids = batch.add_outbox(rows, utcnow()) if rows else []
-                live = [iid for iid, status in outcome.stepped.items() if status != STALLED]
-                outcome.again = batch.with_visible_inbox(live, utcnow())
                 outcome.skipped = batch.skipped
-                if steps:
+                if outcome.stepped:
                     faults.before_commit()
         except Exception:
             for instance_id in ids:
                 self.cache.discard(instance_id)  # the database is the truth
             raise
-        if steps:
+        if outcome.stepped:
             faults.after_commit()
         self.publish(list(zip(outbox_ids, rows, strict=True)))
-        if self.on_commit is not None:
-            for instance_id, status in outcome.stepped.items():
-                self.on_commit(instance_id, status)
+        if self.on_commit is not None and outcome.stepped:
+            self.on_commit(list(outcome.stepped))
         return outcome
 
-    def _step_in_batch(self, batch: BatchTx, instance_id: str,
-                       now: datetime) -> tuple[StepOutcome | None, list[NewOutbox]] | None:
-        """One instance's step in its savepoint; None when it raised (rolled back, logged)."""
-        try:
-            with batch.instance_step(instance_id) as tx:
-                step, outbox, keep = self._step(tx, now)
-                if keep is not None and tx.instance is not None:
-                    # Before commit, so the next batch finds it (a failed commit discards it).
-                    self.cache.put(instance_id, _cache_key(tx.instance), keep)
-                return step, [dataclasses.replace(row, instance_id=row.instance_id or instance_id) for row in outbox]
-        except Exception:
-            self.cache.discard(instance_id)
-            inst = batch.locked[instance_id]
-            log.exception("step failed and was rolled back; its messages stay in the inbox and the reconcile "
-                          "tick wakes it again", extra=_ids(inst))
-            return None
-
-    def _enqueue_results(self, batch: BatchTx, results: Sequence[tuple[str, dict[str, Any]]],
-                         now: datetime) -> list[str]:
-        """Write activity results into their instances' inboxes (idempotent by message id);
-        returns the message ids dropped (instance gone or finished, earlier run)."""
+    def _take_results(self, batch: BatchTx, results: Sequence[tuple[str, dict[str, Any]]],
+                      now: datetime) -> list[str]:
+        """Hand activity results to their steps: those of locked instances arrive with the
+        batch, the others go into their inboxes (idempotent by message id) for the step
+        after; returns the message ids dropped (instance gone or finished, earlier run)."""
         if not results:
             return []
         others = batch.instances([iid for iid, _ in results if iid not in batch.locked])
-        dropped, held = [], []
+        dropped = []
         for instance_id, message in results:
             inst = batch.locked.get(instance_id) or others.get(instance_id)
             if not self._accepts(instance_id, inst, message):
                 dropped.append(message.get("message_id"))
                 continue
-            new = NewInboxMessage(message_id=message["message_id"], type=message["type"],
-                                  payload=message["payload"], visible_at=now)
+            new = _inbox_message(message, now)
             if instance_id in batch.locked:
-                held.append((instance_id, new))
-            else:
-                try:
-                    batch.enqueue(instance_id, [new], now)
-                except store_errors.InstanceNotFound:
-                    dropped.append(message.get("message_id"))
-        batch.enqueue_locked(held, now)
+                batch.arrive(instance_id, new, now)
+                continue
+            try:
+                batch.enqueue(instance_id, [new], now)
+            except store_errors.InstanceNotFound:
+                dropped.append(message.get("message_id"))
         return dropped
+
+    def _store_results(self, results: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Put results into their inboxes in a transaction of their own (before stepping
+        instances one by one after a failed batch, so no result depends on a step)."""
+        now = utcnow()
+        for instance_id, message in results:
+            if self._accepts(instance_id, self.store.get_instance(instance_id), message):
+                try:
+                    self.store.enqueue(instance_id, [_inbox_message(message, now)])
+                except store_errors.InstanceNotFound:
+                    continue
 
     def run_until_idle(self, instance_id: str) -> None:
         """Step one instance until its inbox holds nothing visible."""
@@ -270,7 +274,7 @@ class OrchestratorService:
         """One step of `instance_id` alone (tests, tools); None when there was nothing to do."""
         outcome = self.run_batch([instance_id], skip_locked=False)
         status = outcome.stepped.get(instance_id)
-        return None if status is None else StepOutcome(instance_id, status, instance_id in outcome.again)
+        return None if status is None else StepOutcome(instance_id, status)
 
     def _step(self, tx: StepTx, now: datetime) -> tuple[StepOutcome | None, list[NewOutbox], Replay | None]:
         inst = tx.instance
@@ -490,7 +494,7 @@ class OrchestratorService:
             sent.setdefault(1, []).extend(row_id for row_id, pair in wakeups if pair in woken)
         now = utcnow()
         for factor, ids in sent.items():
-            self.store.mark_outbox_sent(ids, now, lease_until=now + self.activity_lease * factor)
+            self.sent_marks.add(ids, now + self.activity_lease * factor, now)
 
     # -- messages from outside ---------------------------------------------------------
 
@@ -515,6 +519,11 @@ def _stored(events: Sequence[ev.HistoryEvent], base: int) -> list[NewEvent]:
         rows.append(NewEvent(sequence=base + offset, type=type_name, payload=payload,
                              timestamp=inbox.aware_utc(event.timestamp)))
     return rows
+
+
+def _inbox_message(message: dict[str, Any], now: datetime) -> NewInboxMessage:
+    return NewInboxMessage(message_id=message["message_id"], type=message["type"], payload=message["payload"],
+                           visible_at=now)
 
 
 def _cache_key(inst: InstanceRecord) -> CacheKey:

@@ -125,6 +125,7 @@ VISIBLE_INBOX = (sa.select(_i).where(_i.c.instance_id == _IID, _i.c.visible_at <
 DELETE_INBOX = sa.delete(_i).where(_i.c.instance_id == _IID, _i.c.id.in_(sa.bindparam("ids", expanding=True)))
 DELETE_OUTBOX_KEYS = sa.delete(_o).where(
     _o.c.instance_id == _IID, _o.c.dedup_key.in_(sa.bindparam("keys", expanding=True)))
+INSERT_HISTORY = sa.insert(schema.history_events)
 INSERT_OUTBOX = sa.insert(_o).returning(_o.c.id, sort_by_parameter_order=True)
 _OUTBOX_IDS = _o.c.id.in_(sa.bindparam("ids", expanding=True))
 DELETE_SENT_ORCHESTRATE = sa.delete(_o).where(_OUTBOX_IDS, _o.c.kind == records.OUTBOX_ORCHESTRATE)
