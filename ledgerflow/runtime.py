@@ -154,6 +154,6 @@ class WorkflowRuntime(Registrar):
             self._worker.stop()
             self._worker = None
         if self.service is not None:
-            self.service.sent_marks.flush()
+            self.service.sent_marks.close()
             self.service.store.close()
             self.service = None

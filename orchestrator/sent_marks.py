@@ -21,14 +21,17 @@ log = logging.getLogger("ledgerflow.orchestrator")
 
 
 class SentMarks:
-    """Outbox row ids published and waiting to be marked sent, by lease end."""
+    """Outbox row ids published and waiting to be marked sent, by lease end; one daemon
+    thread (started with the first mark) writes them."""
 
     def __init__(self, store: Store, interval: float = 0.05) -> None:
         self.store = store
         self.interval = interval
         self._lock = threading.Lock()
         self._pending: dict[datetime | None, list[int]] = {}
-        self._timer: threading.Timer | None = None
+        self._marked = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def add(self, ids: list[int], lease_until: datetime | None, now: datetime) -> None:
         """Mark these rows sent now (`interval` 0) or with the next flush."""
@@ -39,18 +42,32 @@ class SentMarks:
             return
         with self._lock:
             self._pending.setdefault(lease_until, []).extend(ids)
-            if self._timer is None:
-                self._timer = threading.Timer(self.interval, self.flush)
-                self._timer.daemon = True
-                self._timer.start()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledgerflow-sent-marks", daemon=True)
+                self._thread.start()
+        self._marked.set()
 
     def flush(self) -> None:
         """Write every pending mark (one transaction per lease end)."""
         with self._lock:
             pending, self._pending = self._pending, {}
-            self._timer = None
         for lease_until, ids in pending.items():
             try:
                 self.store.mark_outbox_sent(ids, utcnow(), lease_until=lease_until)
             except Exception as exc:  # the rows stay unmarked: reconcile sends them once more
                 log.warning("could not mark %d published outbox row(s) sent: %r", len(ids), exc)
+
+    def close(self) -> None:
+        """Write what is pending and stop the thread."""
+        self._closed.set()
+        self._marked.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            self._marked.wait()
+            self._marked.clear()
+            self._closed.wait(self.interval)  # let marks gather
+            self.flush()

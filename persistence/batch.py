@@ -13,8 +13,7 @@ rolls the whole batch back, and the caller runs its instances again one by one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -81,8 +80,9 @@ class DeferredStepTx(StepTx):
     ``add_timers`` returns no ids here (the rows are written later)."""
 
     def __init__(self, conn: Connection, instance_id: str, instance: records.InstanceRecord,
-                 inbox: list[records.InboxRecord]) -> None:
+                 inbox: list[records.InboxRecord], write_batch: Callable[[], None]) -> None:
         super().__init__(conn, instance_id, instance, inbox)
+        self._write_batch = write_batch
         #: ids of the batch's arrivals (negative) this step consumed
         self.consumed_arrivals: set[int] = set()
         self._reset()
@@ -157,6 +157,11 @@ class DeferredStepTx(StepTx):
         self.timers = []  # timers this step added are gone too
         return 0
 
+    def admit(self, limit: int) -> bool:
+        """Counts running instances: the steps before this one in the batch are written first."""
+        self._write_batch()
+        return super().admit(limit)
+
     def update_instance(self, **fields: Any) -> records.InstanceRecord:
         fields = self._update_fields(fields)
         first = self.update is None
@@ -204,7 +209,8 @@ class BatchTx:
 
     def step(self, instance_id: str) -> DeferredStepTx:
         """The step of one locked instance; its recorded writes go out with ``write()``."""
-        tx = DeferredStepTx(self._conn, instance_id, self.locked[instance_id], self.inboxes.get(instance_id, []))
+        tx = DeferredStepTx(self._conn, instance_id, self.locked[instance_id], self.inboxes.get(instance_id, []),
+                            self._write_steps)
         self._steps.append(tx)
         return tx
 
@@ -212,6 +218,14 @@ class BatchTx:
         """Send every step's recorded writes: one statement per kind for the whole batch
         (``HistoryConflict`` if a history sequence number is taken), and store the arrivals
         no step consumed."""
+        self._write_steps()
+        consumed = {i for tx in self._steps for i in tx.consumed_arrivals}
+        kept = [{"instance_id": m.instance_id, "message_id": m.message_id, "type": m.type, "payload": m.payload,
+                 "visible_at": m.visible_at, "created_at": m.created_at}
+                for inbox in self.inboxes.values() for m in inbox if m.id < 0 and m.id not in consumed]
+        _many(self._conn, INSERT_MESSAGE[self._conn.dialect.name], kept)
+
+    def _write_steps(self) -> None:
         steps = [tx for tx in self._steps if tx.pending]
         conn, sql = self._conn, self._sql
         cleared = [tx.instance_id for tx in steps if tx.clear_timers]
@@ -226,11 +240,6 @@ class BatchTx:
         inbox_ids = [i for tx in steps for i in tx.inbox_ids if i > 0]
         for part in ops.chunks(inbox_ids):
             conn.execute(sql.delete_inbox, {"ids": list(part)})
-        consumed = {i for tx in self._steps for i in tx.consumed_arrivals}
-        kept = [{"instance_id": m.instance_id, "message_id": m.message_id, "type": m.type, "payload": m.payload,
-                 "visible_at": m.visible_at, "created_at": m.created_at}
-                for inbox in self.inboxes.values() for m in inbox if m.id < 0 and m.id not in consumed]
-        _many(conn, INSERT_MESSAGE[conn.dialect.name], kept)
         history = [row for tx in steps if tx.new_events
                    for row in history_rows(tx.instance_id, tx.instance_record.generation, tx.new_events)]
         try:
