@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from bench import embedded, env, report, scenarios
+from bench import embedded, env, report, scenarios, steps
 from bench.report import Result
 
 REAL: dict[str, tuple[str, str, str, Callable[..., Any]]] = {
@@ -27,6 +27,7 @@ REAL: dict[str, tuple[str, str, str, Callable[..., Any]]] = {
     "P5": ("idle workflows, then one event each", "MB per 1,000 cached", "bounded; all complete", scenarios.p5),
     "P6": ("start throughput", "starts/s", "report", scenarios.p6),
     "P7": ("Dapr's published scenarios", "workflows/s", "> 1", scenarios.p7),
+    "P8": ("concurrent workflows beside DBOS Transact", "workflows/s", ">= 1.0", scenarios.p8),
 }
 
 
@@ -39,6 +40,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--embedded-only", action="store_true", help="only the run on the embedded default")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes, for the test
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown (for bench/README.md)")
+    parser.add_argument("--orchestrators", type=int, default=1, metavar="N",
+                        help="orchestrator processes for the app (default 1)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
     args = parser.parse_args(argv)
     args.ids = _ids(args.only)
@@ -68,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server_versions: dict[str, str] = {}
     if not args.embedded_only and not args.smoke:
         try:
-            results, server_versions = run_real(args.ids, scenarios.QUICK if args.quick else scenarios.FULL, work)
+            results, server_versions = run_real(args.ids, scenarios.QUICK if args.quick else scenarios.FULL, work,
+                                                orchestrators=args.orchestrators)
         except env.BenchError as exc:
             print(f"bench: could not set up PostgreSQL + Redis: {exc}", file=sys.stderr)
             return 2
@@ -101,19 +105,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_real(ids: list[str], sizes: scenarios.Sizes, work: Any) -> tuple[list[Result], dict[str, str]]:
+def run_real(ids: list[str], sizes: scenarios.Sizes, work: Any, *,
+             orchestrators: int = 1) -> tuple[list[Result], dict[str, str]]:
     from bench.stack import start_stack
 
     servers = env.Servers.start(work)
     procs = env.Processes(work / "logs")
     results: list[Result] = []
     try:
-        stack = start_stack(servers, procs)
+        stack = start_stack(servers, procs, orchestrators=orchestrators)
         versions = servers.server_versions()
         for sid in ids:
             title, unit, target, fn = REAL[sid]
             t0 = time.monotonic()
             print(f"  {sid}: {title} ...", end="", flush=True)
+            meter = steps.StepMeter.start(stack.store, stack.orchestrator_pids())
             try:
                 out = fn(stack, sizes)
             except env.BenchError as exc:
@@ -121,8 +127,10 @@ def run_real(ids: list[str], sizes: scenarios.Sizes, work: Any) -> tuple[list[Re
             except Exception as exc:  # report, never fail
                 out = report.failed(sid, title, unit, target, exc)
             batch = out if isinstance(out, list) else [out]
+            cost = meter.note()
             for r in batch:
                 r.seconds = time.monotonic() - t0
+                r.notes.append(cost)
             print(f" {time.monotonic() - t0:.0f}s", flush=True)
             results.extend(batch)
         stack.client.close()

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bench import baseline
-from bench.env import rss_mb, sampling
+from bench.env import REPO, rss_mb, sampling
 from bench.report import Result, median, ms, percentile
-from bench.stack import Stack, timed
+from bench.stack import ORCHESTRATOR_CONCURRENCY, Stack, timed
 from orchestrator.cache import ReplayCache
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
@@ -38,13 +38,14 @@ class Sizes:
     p7_seconds: float
     p7a_clients: int = 30
     p7b_clients: int = 110
+    p8_workflows: int = 200
     rounds: int = 2  # P1 and P2 alternate Ledgerflow and baseline this many times
 
 
 FULL = Sizes(p1_workflows=200, p1_steps=10, p2_fanout=1000, p3_steps=10_000, p4_timers=10_000, p5_idle=10_000,
              p6_starts=10_000, p7_seconds=60)
 QUICK = Sizes(p1_workflows=30, p1_steps=10, p2_fanout=300, p3_steps=400, p4_timers=300, p5_idle=300,
-              p6_starts=500, p7_seconds=5)
+              p6_starts=500, p7_seconds=5, p8_workflows=50)
 
 
 def _timeout(n: float, per_item: float, floor: float = 60) -> float:
@@ -65,7 +66,7 @@ def p1(stack: Stack, s: Sizes) -> Result:
     r.baseline_p50_ms, r.baseline_p99_ms = ms([v for x in rounds for v in x["base_lat"]])
     r.rss_mb = _merge_peaks([x["rss"] for x in rounds])
     r.notes.append(f"baseline: a Celery chain of {2 * steps} no-op tasks per workflow over two queues; "
-                   "orchestrator --concurrency 4 (threads) + worker --concurrency 2 (prefork) vs one Celery "
+                   f"orchestrator --concurrency {ORCHESTRATOR_CONCURRENCY} (threads) + worker --concurrency 2 (prefork) vs one Celery "
                    "worker -c 2 (prefork)")
     _rounds_note(r, [x["lf"] / x["base"] for x in rounds])
     _failed_note(r, [row for x in rounds for row in x["rows"]])
@@ -483,3 +484,55 @@ def _dapr_like(stack: Stack, rid: str, workflow: str, size: int, clients: int, s
     if errors:
         r.notes.append(f"{len(errors)} error(s), first: {errors[0]}")
     return r
+
+
+# -- P8 --------------------------------------------------------------------------------------
+
+def p8(stack: Stack, s: Sizes) -> Result:
+    """`s.p8_workflows` concurrent workflows of 10 no-op steps: Ledgerflow's processes beside
+    DBOS Transact (bench/dbos_peer.py, its own process) on the same PostgreSQL."""
+    n, steps = s.p8_workflows, 10
+    title = f"{n} concurrent workflows of {steps} no-op steps"
+    prefix = f"p8-{stack.run}"
+    t0 = time.time()
+    for iid in stack.ids("p8", n):
+        stack.client.schedule_new_workflow("chain", input=steps, instance_id=iid)
+    stack.wait_count(prefix, n, _timeout(n * steps, 0.1))
+    rows = stack.instances(prefix)
+    lf_seconds = max(r.completed_at.timestamp() for r in rows) - t0
+    lf_rate = n / lf_seconds
+    r = Result("P8", title, lf_rate, None, None, "workflows/s", ">= 1.0", met=None)
+    r.p50_ms, r.p99_ms = ms([(x.completed_at - x.created_at).total_seconds() for x in rows])
+    _failed_note(r, rows)
+    try:
+        peer = _run_dbos(stack, n, steps)
+    except Exception as exc:  # report, never fail
+        r.notes.append(f"DBOS not measured: {exc}")
+        return r
+    r.baseline = n / peer["seconds"]
+    r.ratio = lf_rate / r.baseline
+    r.met = r.ratio >= 1.0
+    r.notes.append(f"baseline: DBOS Transact {peer['version']} in its own process (DBOS.start_workflow of a workflow "
+                   f"calling {steps} @DBOS.step functions, {n} at once), system tables in a fresh database on the "
+                   f"same PostgreSQL; DBOS CPU {peer['cpu_seconds'] * 1000 / (n * steps):.2f} ms/step")
+    return r
+
+
+def _run_dbos(stack: Stack, n: int, steps: int) -> dict[str, Any]:
+    import json
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    try:
+        version = metadata.version("dbos")
+    except metadata.PackageNotFoundError:
+        raise RuntimeError("the dbos package is not installed (pip install -e '.[bench]')") from None
+    url = stack.servers.database("dbos").replace("postgresql+psycopg://", "postgresql://")
+    out = subprocess.run([sys.executable, "-m", "bench.dbos_peer", url, str(n), str(steps)], capture_output=True,
+                         text=True, timeout=_timeout(n * steps, 0.1, floor=120), cwd=str(REPO))
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.dbos_peer exited {out.returncode}: {out.stderr.strip()[-500:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["version"] = version
+    return result

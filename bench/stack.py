@@ -19,6 +19,8 @@ from persistence import schema
 from persistence.store import Store
 
 TERMINAL = ("COMPLETED", "FAILED", "TERMINATED")
+#: Threads per orchestrator process: each runs one batch at a time.
+ORCHESTRATOR_CONCURRENCY = 2
 
 
 class ScenarioTimeout(BenchError):
@@ -53,7 +55,10 @@ class Stack:
         return self.servers.broker_url
 
     def ledgerflow_pids(self) -> dict[str, int]:
-        return {n: p.pid for n, p in self.procs.named.items() if n in ("orchestrator", "worker", "beat")}
+        return {n: p.pid for n, p in self.procs.named.items() if n.startswith(("orchestrator", "worker", "beat"))}
+
+    def orchestrator_pids(self) -> dict[str, int]:
+        return {n: p.pid for n, p in self.procs.named.items() if n.startswith("orchestrator")}
 
     def baseline_pids(self) -> dict[str, int]:
         return {n: p.pid for n, p in self.procs.named.items() if n == "celery"}
@@ -107,14 +112,17 @@ class Stack:
             time.sleep(0.02)
 
 
-def start_stack(servers: Servers, procs: Processes, *, beat_interval: float = 1.0) -> Stack:
-    """A database, `ledgerflow orchestrator|worker|beat` and a raw Celery worker, all ready."""
+def start_stack(servers: Servers, procs: Processes, *, beat_interval: float = 1.0, orchestrators: int = 1) -> Stack:
+    """A database, `ledgerflow orchestrator|worker|beat` (`orchestrators` orchestrator processes)
+    and a raw Celery worker, all ready."""
     db_url = servers.database("main")
     app_id = f"bench{uuid.uuid4().hex[:6]}"
     backend = servers.broker_url.rsplit("/", 1)[0] + "/1"
     env = {"LEDGERFLOW_DATABASE_URL": db_url, "LEDGERFLOW_BROKER_URL": servers.broker_url,
            "LEDGERFLOW_APP_ID": app_id, "BENCH_BROKER_URL": servers.broker_url, "BENCH_BACKEND_URL": backend}
-    procs.ledgerflow("orchestrator", env, "orchestrator", APP_MODULE, "--concurrency", "4")
+    for i in range(orchestrators):
+        procs.ledgerflow("orchestrator" if i == 0 else f"orchestrator-{i + 1}", env, "orchestrator", APP_MODULE,
+                         "--concurrency", str(ORCHESTRATOR_CONCURRENCY))
     procs.ledgerflow("worker", env, "worker", APP_MODULE, "--concurrency", "2")
     procs.ledgerflow("beat", env, "beat", "--interval", str(beat_interval))
     procs.celery_worker("celery", env, f"{baseline.QUEUE_A},{baseline.QUEUE_B}", 2)

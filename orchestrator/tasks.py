@@ -63,6 +63,39 @@ class CeleryPublisher(Publisher):
         return getattr(self._local, "producer", None)
 
 
+class BatchTask(Batches):
+    """celery-batches' task, plus the task events Flower shows (`task-received` when a message
+    is buffered, `task-succeeded` or `task-failed` when its batch has run), sent only while
+    events are on at this worker (`celery control enable_events`, as Flower does)."""
+
+    abstract = True
+    _eventer: Any = None
+
+    def Strategy(self, task: Any, app: Celery, consumer: Any) -> Any:  # noqa: N802 - Celery's name
+        buffer = super().Strategy(task, app, consumer)
+        eventer = self._eventer = consumer.event_dispatcher
+
+        def on_message(message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **kw: Any) -> None:
+            buffer(message, body, ack, reject, callbacks, **kw)
+            if eventer.enabled:
+                headers = message.headers
+                eventer.send("task-received", uuid=headers.get("id"), name=headers.get("task"),
+                             args=headers.get("argsrepr", ""), kwargs=headers.get("kwargsrepr", ""),
+                             retries=headers.get("retries", 0))
+
+        return on_message
+
+    def ran(self, requests: Sequence[SimpleRequest], error: BaseException | None = None) -> None:
+        eventer = self._eventer
+        if eventer is None or not eventer.enabled:
+            return
+        for request in requests:
+            if error is None:
+                eventer.send("task-succeeded", uuid=request.id, result="None", runtime=0.0)
+            else:
+                eventer.send("task-failed", uuid=request.id, exception=repr(error), traceback="")
+
+
 def register_orchestrator_tasks(app: Celery, service: OrchestratorService, process_limit: int | None = None,
                                 batch_size: int = DEFAULT_BATCH_SIZE, linger: float = DEFAULT_LINGER) -> None:
     """Bind the service's entry points to Celery task names on `app`. `process_limit` caps
@@ -73,27 +106,34 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     slots = threading.BoundedSemaphore(process_limit) if process_limit else contextlib.nullcontext()
     app.conf.worker_prefetch_multiplier = max(app.conf.worker_prefetch_multiplier, batch_size)
 
-    @app.task(name=queues.ORCHESTRATE_TASK, base=Batches, flush_every=batch_size, flush_interval=linger,
-              shared=False, acks_late=True, ignore_result=True)
-    def orchestrate(requests: list[SimpleRequest]) -> None:
+    @app.task(name=queues.ORCHESTRATE_TASK, base=BatchTask, bind=True, flush_every=batch_size,
+              flush_interval=linger, shared=False, acks_late=True, ignore_result=True)
+    def orchestrate(self: BatchTask, requests: list[SimpleRequest]) -> None:
         with slots:
-            service.drive([iid for request in requests for iid in request.args])
+            try:
+                service.drive([iid for request in requests for iid in request.args])
+            except Exception as exc:  # the inboxes keep the work: the reconcile tick wakes them
+                self.ran(requests, exc)
+                raise
+        self.ran(requests)
 
-    @app.task(name=queues.DELIVER_TASK, base=Batches, flush_every=batch_size, flush_interval=linger,
-              shared=False, acks_late=True, ignore_result=True)
-    def deliver(requests: list[SimpleRequest]) -> None:
+    @app.task(name=queues.DELIVER_TASK, base=BatchTask, bind=True, flush_every=batch_size,
+              flush_interval=linger, shared=False, acks_late=True, ignore_result=True)
+    def deliver(self: BatchTask, requests: list[SimpleRequest]) -> None:
         results = [(request.args[0], request.args[1]) for request in requests]
         with slots:
             try:
                 service.drive([], results)
-            except StoreUnavailable:
+            except StoreUnavailable as exc:
                 # The results exist only in these messages: send them again for later rather
                 # than let the activity lease run out and the activities run again.
                 for request in requests:
                     retries = int(request.kwargs.get("retries", 0))
                     messages.publish_deliver(app, service.app_id, request.args[0], request.args[1],
                                              retries=retries + 1, countdown=retry_delay(retries))
+                self.ran(requests, exc)
                 raise
+        self.ran(requests)
 
     @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)
     def tick(app_id: str | None = None) -> None:
