@@ -42,6 +42,12 @@ class ReplayCache:
             self.misses += 1
             return None
 
+    def holds(self, instance_id: str, key: CacheKey) -> bool:
+        """Whether `take` would return a replay now (it does not count as a hit or miss)."""
+        with self._lock:
+            entry = self._entries.get(instance_id)
+            return entry is not None and entry[0] == key
+
     def discard(self, instance_id: str) -> None:
         with self._lock:
             self._entries.pop(instance_id, None)

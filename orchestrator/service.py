@@ -206,7 +206,11 @@ class OrchestratorService:
         try:
             with self.store.step_batch(ids, now, skip_locked=skip_locked) as batch:
                 outcome.dropped = self._take_results(batch, results, now)
-                for instance_id in [iid for iid in batch.locked if batch.inboxes.get(iid)]:
+                ready = [iid for iid in batch.locked if batch.inboxes.get(iid)]
+                cold = [iid for iid in ready if not self.cache.holds(iid, _cache_key(batch.locked[iid]))]
+                if len(cold) > 1:
+                    batch.preload_histories(cold)
+                for instance_id in ready:
                     tx = batch.step(instance_id)
                     step, outbox, keep = self._step(tx, now)
                     if keep is not None and tx.instance is not None:

@@ -61,6 +61,10 @@ class _Statements:
         self.lock_skip = self.lock.with_for_update(of=_n, key_share=True, skip_locked=True)
         self.select = sa.select(_n).where(ids(_n.c.instance_id))
         self.delete_inbox = sa.delete(_i).where(ids(_i.c.id))
+        _h = schema.history_events
+        self.histories = (sa.select(_h).select_from(_h.join(_n, sa.and_(
+            _n.c.instance_id == _h.c.instance_id, _n.c.generation == _h.c.generation)))
+            .where(ids(_h.c.instance_id)).order_by(_h.c.instance_id, _h.c.sequence))
         self.delete_timers = sa.delete(_t).where(ids(_t.c.instance_id))
 
 
@@ -83,6 +87,8 @@ class DeferredStepTx(StepTx):
                  inbox: list[records.InboxRecord], write_batch: Callable[[], None]) -> None:
         super().__init__(conn, instance_id, instance, inbox)
         self._write_batch = write_batch
+        #: the current generation's history, when the batch read it for this step
+        self.preloaded_history: list[records.EventRecord] | None = None
         #: ids of the batch's arrivals (negative) this step consumed
         self.consumed_arrivals: set[int] = set()
         self._reset()
@@ -157,6 +163,11 @@ class DeferredStepTx(StepTx):
         self.timers = []  # timers this step added are gone too
         return 0
 
+    def history(self) -> list[records.EventRecord]:
+        if self.preloaded_history is not None and not self.pending:
+            return list(self.preloaded_history)
+        return super().history()
+
     def admit(self, limit: int) -> bool:
         """Counts running instances: the steps before this one in the batch are written first."""
         self._write_batch()
@@ -184,6 +195,7 @@ class BatchTx:
         self.inboxes = inboxes
         self._arrivals = 0
         self._steps: list[DeferredStepTx] = []
+        self._histories: dict[str, list[records.EventRecord]] = {}
 
     def instances(self, instance_ids: Sequence[str]) -> dict[str, records.InstanceRecord]:
         """Rows of instances this batch did not lock (read as committed, no lock)."""
@@ -207,10 +219,20 @@ class BatchTx:
         when it does not exist; the transaction stays usable)."""
         return ops.enqueue(self._conn, instance_id, messages, now)
 
+    def preload_histories(self, instance_ids: Sequence[str]) -> None:
+        """Read the current history of these locked instances in one query (those whose
+        steps must replay it: not in the orchestrator's cache)."""
+        self._histories = {iid: [] for iid in instance_ids}
+        for part in ops.chunks(list(instance_ids)):
+            for row in self._conn.execute(self._sql.histories, {"ids": list(part)}):
+                event = ops.to_event(row)
+                self._histories[row._mapping["instance_id"]].append(event)
+
     def step(self, instance_id: str) -> DeferredStepTx:
         """The step of one locked instance; its recorded writes go out with ``write()``."""
         tx = DeferredStepTx(self._conn, instance_id, self.locked[instance_id], self.inboxes.get(instance_id, []),
                             self._write_steps)
+        tx.preloaded_history = self._histories.get(instance_id)
         self._steps.append(tx)
         return tx
 
