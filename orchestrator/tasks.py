@@ -10,6 +10,7 @@ database transaction per `batch_size` instances (`OrchestratorService.drive`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,8 @@ from brokers import messages, queues
 from orchestrator import ticker
 from orchestrator.service import OrchestratorService, Publisher
 from persistence.errors import StoreUnavailable
+
+log = logging.getLogger("ledgerflow.orchestrator")
 
 #: Messages a batch takes at most, and how long a batch waits for more (seconds).
 DEFAULT_BATCH_SIZE = 64
@@ -112,7 +115,12 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
         with slots:
             try:
                 service.drive([iid for request in requests for iid in request.args])
-            except Exception as exc:  # the inboxes keep the work: the reconcile tick wakes them
+            except StoreUnavailable as exc:
+                log.warning("a batch of %d wake-up(s) was not committed: %s; the inboxes keep the work and the "
+                            "reconcile tick wakes them", len(requests), exc, extra={"app_id": service.app_id})
+                self.ran(requests, exc)
+                return
+            except Exception as exc:
                 self.ran(requests, exc)
                 raise
         self.ran(requests)
@@ -127,12 +135,14 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
             except StoreUnavailable as exc:
                 # The results exist only in these messages: send them again for later rather
                 # than let the activity lease run out and the activities run again.
+                log.warning("a batch of %d result(s) was not committed: %s; they are sent again for later",
+                            len(requests), exc, extra={"app_id": service.app_id})
                 for request in requests:
                     retries = int(request.kwargs.get("retries", 0))
                     messages.publish_deliver(app, service.app_id, request.args[0], request.args[1],
                                              retries=retries + 1, countdown=retry_delay(retries))
                 self.ran(requests, exc)
-                raise
+                return
         self.ran(requests)
 
     @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)

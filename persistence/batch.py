@@ -52,14 +52,15 @@ class _Statements:
                 return column == sa.any_(sa.bindparam(name, type_=pg.ARRAY(column.type)))
             return column.in_(sa.bindparam(name, expanding=True))
 
-        now = sa.bindparam("now")
-        # The rows and their visible inboxes in one query; only the instance rows are locked.
-        inbox_columns = [c.label(f"inbox_{c.name}") for c in _i.c if c.name != "instance_id"]
-        joined = _n.outerjoin(_i, sa.and_(_i.c.instance_id == _n.c.instance_id, _i.c.visible_at <= now))
-        self.lock = (sa.select(_n, *inbox_columns).select_from(joined).where(ids(_n.c.instance_id))
-                     .order_by(_n.c.instance_id, _i.c.id).with_for_update(of=_n, key_share=True))
-        self.lock_skip = self.lock.with_for_update(of=_n, key_share=True, skip_locked=True)
+        self.lock = sa.select(_n).where(ids(_n.c.instance_id)).order_by(_n.c.instance_id).with_for_update(
+            key_share=True)
+        self.lock_skip = self.lock.with_for_update(key_share=True, skip_locked=True)
         self.select = sa.select(_n).where(ids(_n.c.instance_id))
+        # Read after the rows are locked, in a statement of its own: a statement that waited for
+        # a lock sees the locked row as now committed but every other table as it was when the
+        # statement began (inbox rows another step has consumed since).
+        self.inboxes = (sa.select(_i).where(ids(_i.c.instance_id), _i.c.visible_at <= sa.bindparam("now"))
+                        .order_by(_i.c.instance_id, _i.c.id))
         self.delete_inbox = sa.delete(_i).where(ids(_i.c.id))
         _h = schema.history_events
         self.histories = (sa.select(_h).select_from(_h.join(_n, sa.and_(
@@ -286,23 +287,16 @@ class BatchTx:
 
 
 def lock(conn: Connection, instance_ids: Sequence[str], now: datetime, *, skip_locked: bool) -> BatchTx:
-    """Lock the rows of ``instance_ids`` in ID order (so two batches never deadlock on them)
-    and read their inboxes' messages visible at ``now``."""
+    """Lock the rows of ``instance_ids`` in ID order (so two batches never deadlock on them),
+    then read their inboxes' messages visible at ``now``."""
     wanted = sorted(set(instance_ids))
     sql = _statements(conn)
-    stmt = sql.lock_skip if skip_locked and conn.dialect.name == "postgresql" else sql.lock
-    locked: dict[str, records.InstanceRecord] = {}
+    locked = _select(conn, sql.lock_skip if skip_locked and conn.dialect.name == "postgresql" else sql.lock, wanted)
     inboxes: dict[str, list[records.InboxRecord]] = {}
-    for part in ops.chunks(wanted):
-        for row in conn.execute(stmt, {"ids": list(part), "now": now}):
-            m = row._mapping
-            instance_id = m["instance_id"]
-            if instance_id not in locked:
-                locked[instance_id] = ops.to_instance(row)
-            if m["inbox_id"] is not None:
-                inboxes.setdefault(instance_id, []).append(records.InboxRecord(
-                    m["inbox_id"], instance_id, m["inbox_message_id"], m["inbox_type"], m["inbox_payload"],
-                    m["inbox_visible_at"], m["inbox_created_at"]))
+    for part in ops.chunks(list(locked)):
+        for row in conn.execute(sql.inboxes, {"ids": list(part), "now": now}):
+            message = ops.to_inbox(row)
+            inboxes.setdefault(message.instance_id, []).append(message)
     missing = [iid for iid in wanted if iid not in locked]
     skipped = sorted(_select(conn, sql.select, missing)) if missing else []
     return BatchTx(conn, locked, inboxes, skipped)

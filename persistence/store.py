@@ -75,6 +75,16 @@ def _due_outbox_query(now: datetime, limit: int, unsent_grace_seconds: float) ->
     )
 
 
+#: The server ended the session (psycopg raises some of these as InternalError, not OperationalError):
+#: idle-in-transaction timeout, admin/crash/immediate shutdown, connection exceptions.
+_SESSION_ENDED_SQLSTATES = frozenset({"25P03", "57P01", "57P02", "57P03"})
+
+
+def _session_ended(exc: sa_exc.DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return state in _SESSION_ENDED_SQLSTATES or state.startswith("08")
+
+
 def _is_conflict(exc: BaseException) -> bool:
     cause = exc.__cause__
     orig = getattr(cause, "orig", None)
@@ -120,7 +130,7 @@ class Store:
         except sa_exc.TimeoutError as exc:  # connection pool exhausted
             raise errors.StoreUnavailable(self.url, f"no free connection: {exc}") from exc
         except sa_exc.DBAPIError as exc:
-            if isinstance(exc, sa_exc.OperationalError) or exc.connection_invalidated:
+            if isinstance(exc, sa_exc.OperationalError) or exc.connection_invalidated or _session_ended(exc):
                 raise errors.StoreUnavailable(self.url, _reason(exc)) from exc
             raise
 

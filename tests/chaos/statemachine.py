@@ -128,7 +128,7 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
                                                activity_lease=timedelta(seconds=30))
             self.manager = WorkflowManager(Settings(database_url=self.url, broker_url="memory://localhost/",
                                                     app_id=APP), store=self.store)
-            self.manager._wake = lambda app_id, iid: self.broker.orchestrate(app_id, iid)
+            self.manager._wake = lambda app_id, iid: self.broker.orchestrate(app_id, [iid])
             self.manager._changed = lambda iid: None
             self.specs: dict[str, dict] = {}
             self.results: list[tuple[str, dict[str, Any]]] = []

@@ -224,3 +224,63 @@ def test_orchestrators_share_an_app(make_stack, faults, row, orchestrators: int)
     row.figure("steps per orchestrator", stepped_by)
     row.figure("wall", f"{waited:.1f}s for 1000 workflows x 2 activities")
     row.figure("checker", report.summary())
+
+
+@registrar.workflow
+def tally(ctx: wf.DaprWorkflowContext, state: dict):
+    """Counts "inc" events, continuing as new every 3 (keeping the events not yet consumed)."""
+    count = state["count"]
+    for _ in range(3):
+        if count >= state["until"]:
+            return count
+        yield ctx.wait_for_external_event("inc")
+        count += 1
+    if count >= state["until"]:
+        return count
+    ctx.continue_as_new({**state, "count": count}, save_events=True)
+
+
+def test_concurrent_batches_never_replay_consumed_messages(pg_store: Store) -> None:
+    """Two threads drive one instance while four raise events at it. A batch that waited for
+    the instance's row lock must read the inbox after it got the lock: read in the same
+    statement, the inbox came from before the wait and the messages the other batch had just
+    consumed were counted again (found by R4)."""
+    publisher = Recorder()
+    lock = threading.Lock()
+    service = OrchestratorService(pg_store, registrar.registry, publisher, APP)
+    state = json.dumps({"count": 0, "until": 40})
+    started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), "tally", state)
+    pg_store.create_instance(NewInstance("t-1", APP, "tally", input=state), inbox.message("start", started))
+    service.drive(["t-1"])
+    stop = threading.Event()
+
+    def raise_events(n: int) -> None:
+        for _ in range(n):
+            pg_store.enqueue("t-1", [inbox.unique_message(ev.EventRaised(inbox.naive_utc(utcnow()), "inc", None))])
+            with lock:
+                publisher.wakes.append("t-1")
+
+    def orchestrate() -> None:
+        while not stop.is_set():
+            with lock:
+                wakes, publisher.wakes[:] = list(publisher.wakes), []
+            if wakes:
+                service.drive(wakes)
+            else:
+                time.sleep(0.001)
+
+    drivers = [threading.Thread(target=orchestrate) for _ in range(2)]
+    senders = [threading.Thread(target=raise_events, args=(10,)) for _ in range(4)]
+    for t in drivers + senders:
+        t.start()
+    for t in senders:
+        t.join()
+    deadline = time.monotonic() + 30
+    while pg_store.get_instance("t-1").status != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    for t in drivers:
+        t.join()
+    inst = pg_store.get_instance("t-1")
+    assert (inst.status, inst.output) == ("COMPLETED", "40")
+    assert inst.generation <= 40 // 3
