@@ -80,7 +80,7 @@ class BatchTask(Batches):
 
         def on_message(message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **kw: Any) -> None:
             buffer(message, body, ack, reject, callbacks, **kw)
-            if eventer.enabled:
+            if eventer is not None and eventer.enabled:  # None: a worker built without events
                 headers = message.headers
                 eventer.send("task-received", uuid=headers.get("id"), name=headers.get("task"),
                              args=headers.get("argsrepr", ""), kwargs=headers.get("kwargsrepr", ""),
