@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from persistence.records import utcnow
 from persistence.store import Store
@@ -21,41 +22,47 @@ log = logging.getLogger("ledgerflow.orchestrator")
 
 
 class SentMarks:
-    """Outbox row ids published and waiting to be marked sent, by lease end; one daemon
-    thread (started with the first mark) writes them."""
+    """Outbox row ids published and waiting to be marked sent, by lease length; one daemon
+    thread (started with the first mark) writes them, the leases counted from the write."""
 
-    def __init__(self, store: Store, interval: float = 0.05) -> None:
+    def __init__(self, store: Store, interval: float = 0.05, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.interval = interval
+        self.clock = clock
         self._lock = threading.Lock()
-        self._pending: dict[datetime | None, list[int]] = {}
+        self._pending: dict[timedelta | None, list[int]] = {}
         self._marked = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, ids: list[int], lease_until: datetime | None, now: datetime) -> None:
-        """Mark these rows sent now (`interval` 0) or with the next flush."""
+    def add(self, ids: list[int], lease: timedelta | None) -> None:
+        """Mark these rows sent, leased for `lease` (None: no lease), now (`interval` 0) or
+        with the next flush."""
         if not ids:
             return
         if self.interval <= 0:
-            self.store.mark_outbox_sent(ids, now, lease_until=lease_until)
+            self._write(ids, lease)
             return
         with self._lock:
-            self._pending.setdefault(lease_until, []).extend(ids)
+            self._pending.setdefault(lease, []).extend(ids)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ledgerflow-sent-marks", daemon=True)
                 self._thread.start()
         self._marked.set()
 
     def flush(self) -> None:
-        """Write every pending mark (one transaction per lease end)."""
+        """Write every pending mark (one transaction per lease length)."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        for lease_until, ids in pending.items():
+        for lease, ids in pending.items():
             try:
-                self.store.mark_outbox_sent(ids, utcnow(), lease_until=lease_until)
+                self._write(ids, lease)
             except Exception as exc:  # the rows stay unmarked: reconcile sends them once more
                 log.warning("could not mark %d published outbox row(s) sent: %r", len(ids), exc)
+
+    def _write(self, ids: list[int], lease: timedelta | None) -> None:
+        now = self.clock()
+        self.store.mark_outbox_sent(ids, now, lease_until=None if lease is None else now + lease)
 
     def close(self) -> None:
         """Write what is pending and stop the thread."""

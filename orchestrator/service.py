@@ -141,7 +141,7 @@ class OrchestratorService:
         #: instances stepped in one transaction at most
         self.batch_size = batch_size
         #: published outbox rows are marked sent every `mark_interval` seconds (0: at once)
-        self.sent_marks = SentMarks(store, mark_interval)
+        self.sent_marks = SentMarks(store, mark_interval, clock=lambda: utcnow())  # late-bound: tests set the clock
         #: workflow name -> most instances of it running at once, across all processes
         self.workflow_limits = workflow_limits or {}
         #: "anyTerminal" | "completed" | "failed" | "terminated" -> age after which to purge
@@ -496,9 +496,8 @@ class OrchestratorService:
                     log.warning("publish of outbox row %s failed: %r", row_id, exc)
             woken = self.publisher.wake([pair for _, pair in wakeups])
             sent.setdefault(1, []).extend(row_id for row_id, pair in wakeups if pair in woken)
-        now = utcnow()
         for factor, ids in sent.items():
-            self.sent_marks.add(ids, now + self.activity_lease * factor, now)
+            self.sent_marks.add(ids, self.activity_lease * factor)
 
     # -- messages from outside ---------------------------------------------------------
 

@@ -67,14 +67,22 @@ class CeleryPublisher(Publisher):
 
 
 class BatchTask(Batches):
-    """celery-batches' task, plus the task events Flower shows (`task-received` when a message
-    is buffered, `task-succeeded` or `task-failed` when its batch has run), sent only while
-    events are on at this worker (`celery control enable_events`, as Flower does)."""
+    """celery-batches' task with two additions.
+
+    One batch of a task runs at a time in a process: messages that come while it runs wait
+    and go together into the next one, so batches grow with the load by themselves (group
+    commit) while a lone message waits only for the linger. And the task events Flower shows
+    (`task-received` when a message is buffered, `task-succeeded`/`task-failed` when its batch
+    has run), sent only while events are on at this worker (as Flower turns them on)."""
 
     abstract = True
     _eventer: Any = None
+    _running = False
+    _held: list[Any]
+    _gate: threading.Lock
 
     def Strategy(self, task: Any, app: Celery, consumer: Any) -> Any:  # noqa: N802 - Celery's name
+        self._gate, self._held = threading.Lock(), []
         buffer = super().Strategy(task, app, consumer)
         eventer = self._eventer = consumer.event_dispatcher
 
@@ -88,15 +96,29 @@ class BatchTask(Batches):
 
         return on_message
 
-    def ran(self, requests: Sequence[SimpleRequest], error: BaseException | None = None) -> None:
+    def flush(self, requests: Any) -> Any:
+        with self._gate:
+            if self._running:
+                self._held.extend(requests)  # acknowledged when the batch that takes them has run
+                return None
+            self._running = True
+        return super().flush(requests)
+
+    def finished(self, requests: Sequence[SimpleRequest], error: BaseException | None = None) -> None:
+        """The batch of `requests` has run: send its events, then start the next batch with
+        the messages that came meanwhile."""
         eventer = self._eventer
-        if eventer is None or not eventer.enabled:
-            return
-        for request in requests:
-            if error is None:
-                eventer.send("task-succeeded", uuid=request.id, result="None", runtime=0.0)
-            else:
-                eventer.send("task-failed", uuid=request.id, exception=repr(error), traceback="")
+        if eventer is not None and eventer.enabled:
+            for request in requests:
+                if error is None:
+                    eventer.send("task-succeeded", uuid=request.id, result="None", runtime=0.0)
+                else:
+                    eventer.send("task-failed", uuid=request.id, exception=repr(error), traceback="")
+        with self._gate:
+            self._running = False
+            held, self._held = self._held, []
+        if held:
+            self.flush(held)
 
 
 def register_orchestrator_tasks(app: Celery, service: OrchestratorService, process_limit: int | None = None,
@@ -112,38 +134,43 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     @app.task(name=queues.ORCHESTRATE_TASK, base=BatchTask, bind=True, flush_every=batch_size,
               flush_interval=linger, shared=False, acks_late=True, ignore_result=True)
     def orchestrate(self: BatchTask, requests: list[SimpleRequest]) -> None:
-        with slots:
-            try:
+        error: BaseException | None = None
+        try:
+            with slots:
                 service.drive([iid for request in requests for iid in request.args])
-            except StoreUnavailable as exc:
-                log.warning("a batch of %d wake-up(s) was not committed: %s; the inboxes keep the work and the "
-                            "reconcile tick wakes them", len(requests), exc, extra={"app_id": service.app_id})
-                self.ran(requests, exc)
-                return
-            except Exception as exc:
-                self.ran(requests, exc)
-                raise
-        self.ran(requests)
+        except StoreUnavailable as exc:
+            error = exc
+            log.warning("a batch of %d wake-up(s) was not committed: %s; the inboxes keep the work and the "
+                        "reconcile tick wakes them", len(requests), exc, extra={"app_id": service.app_id})
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            self.finished(requests, error)
 
     @app.task(name=queues.DELIVER_TASK, base=BatchTask, bind=True, flush_every=batch_size,
               flush_interval=linger, shared=False, acks_late=True, ignore_result=True)
     def deliver(self: BatchTask, requests: list[SimpleRequest]) -> None:
         results = [(request.args[0], request.args[1]) for request in requests]
-        with slots:
-            try:
+        error: BaseException | None = None
+        try:
+            with slots:
                 service.drive([], results)
-            except StoreUnavailable as exc:
-                # The results exist only in these messages: send them again for later rather
-                # than let the activity lease run out and the activities run again.
-                log.warning("a batch of %d result(s) was not committed: %s; they are sent again for later",
-                            len(requests), exc, extra={"app_id": service.app_id})
-                for request in requests:
-                    retries = int(request.kwargs.get("retries", 0))
-                    messages.publish_deliver(app, service.app_id, request.args[0], request.args[1],
-                                             retries=retries + 1, countdown=retry_delay(retries))
-                self.ran(requests, exc)
-                return
-        self.ran(requests)
+        except StoreUnavailable as exc:
+            # The results exist only in these messages: send them again for later rather than
+            # let the activity lease run out and the activities run again.
+            error = exc
+            log.warning("a batch of %d result(s) was not committed: %s; they are sent again for later",
+                        len(requests), exc, extra={"app_id": service.app_id})
+            for request in requests:
+                retries = int(request.kwargs.get("retries", 0))
+                messages.publish_deliver(app, service.app_id, request.args[0], request.args[1],
+                                         retries=retries + 1, countdown=retry_delay(retries))
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            self.finished(requests, error)
 
     @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)
     def tick(app_id: str | None = None) -> None:
