@@ -7,23 +7,60 @@ import signal
 import threading
 import time
 
+from typing import Any
+
 import click
 
 from brokers import app as broker_app
 from brokers import queues
 from brokers.processes import run_beat, run_worker
-from ledgerflow import workflow_cli
+from ledgerflow import errors, workflow_cli
 from ledgerflow.config import Settings
+from ledgerflow.errors import SetupError
 from ledgerflow.loader import load_runtime
 from ledgerflow.logs import configure_logging
 from ledgerflow.management import WorkflowManager
+from persistence.errors import PersistenceError
 
 
-@click.group()
-@click.option("--log-level", default="INFO", show_default=True, help="Python log level.")
-def main(log_level: str) -> None:
+class _OneLineErrors(click.Group):
+    """Every command's failure is one `Error:` line on stderr and exit code 1; the traceback
+    only with --debug or LEDGERFLOW_LOG_LEVEL=DEBUG."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.find_root().meta.get(_DEBUG):
+                raise
+            raise click.ClickException(error_line(exc)) from None
+
+
+_DEBUG = "ledgerflow.debug"
+#: Errors whose message already says what happened and what to do.
+_EXPLAINED = (SetupError, PersistenceError, ValueError, LookupError, errors.InstanceActiveError, TimeoutError)
+
+
+def error_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, _EXPLAINED):
+        return text
+    return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
+
+
+@click.group(cls=_OneLineErrors, epilog="Example: ledgerflow dev examples.order_app")
+@click.version_option(package_name="ledgerflow", prog_name="ledgerflow", message="%(prog)s %(version)s")
+@click.option("--log-level", default="INFO", show_default=True, envvar="LEDGERFLOW_LOG_LEVEL",
+              help="Python log level ($LEDGERFLOW_LOG_LEVEL); DEBUG also shows tracebacks.")
+@click.option("--debug", is_flag=True, help="Log at DEBUG and show the traceback of an error.")
+@click.pass_context
+def main(ctx: click.Context, log_level: str, debug: bool) -> None:
     """Ledgerflow: durable workflows on Celery (Dapr Workflow compatible)."""
-    configure_logging(log_level)
+    level = "DEBUG" if debug else log_level
+    ctx.meta[_DEBUG] = level.upper() == "DEBUG"
+    configure_logging(level)
 
 
 @main.command()
@@ -89,7 +126,7 @@ def dev(module: str, host: str, port: int) -> None:
     if not server.started:
         runtime.shutdown()
         manager.close()
-        raise SystemExit(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
+        raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                          "pick another with --port")
     click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}; "
                "Ctrl-C to stop.")

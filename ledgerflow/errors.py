@@ -41,6 +41,11 @@ class EventNameMissingError(ValueError):
     code = "ERR_WORKFLOW_EVENT_NAME_MISSING"
 
 
+class SetupError(Exception):
+    """A command, file or setting the user has to change (a module that does not load, a
+    database that is not there, an API that would be open): one line, saying what to do."""
+
+
 class InstanceActiveError(RuntimeError):
     """Start on an ID that is running, or purge of an instance that has not finished."""
 

@@ -18,6 +18,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ledgerflow.api.app import ApiSettings, create_app
+from ledgerflow.errors import SetupError
 from ledgerflow.management import WorkflowManager
 
 log = logging.getLogger("ledgerflow.api")
@@ -129,6 +130,6 @@ def serve(manager: WorkflowManager, host: str, port: int, settings: ApiSettings 
         server.run()
     except SystemExit as exc:
         if exc.code:
-            raise SystemExit(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
+            raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                              "pick another with --port") from None
         raise
