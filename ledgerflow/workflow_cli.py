@@ -88,8 +88,6 @@ def workflow() -> None:
 def run_command(manager: WorkflowManager, app: str, name: str, instance_id: str | None, input_json: str | None,
                 start_time: str | None) -> None:
     """Start workflow NAME."""
-    if instance_id is not None:
-        errors.validate_instance_id(instance_id)
     start = parse_start_time(start_time) if start_time else None
     serialized = parse_json(input_json, "-x/--input") if input_json is not None else None
     iid = manager.schedule(name, instance_id=instance_id, start_at=start, serialized_input=serialized, app_id=app)
