@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -160,10 +159,6 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
     from ledgerflow.api.server import serve
 
     settings = Settings.from_env()
-    if settings.embedded_broker:
-        logging.getLogger("ledgerflow.api").warning(
-            "the broker is in-memory: a separate `ledgerflow dev` picks up started workflows only at its "
-            "reconcile tick; run the API inside `ledgerflow dev`, or set LEDGERFLOW_BROKER_URL=redis://...")
     manager = WorkflowManager(settings)
     api_settings = ApiSettings.from_env(max_body_bytes=max_body_bytes, header_timeout=header_timeout,
                                         keep_alive_timeout=keep_alive_timeout)
