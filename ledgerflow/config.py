@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerflow.workflow_config import WorkflowConfig
+from persistence.engine import normalize_url
 
 
 def default_database_url() -> str:
@@ -57,6 +58,12 @@ class Settings:
             workflow=WorkflowConfig.load(),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file; None when the database is not SQLite."""
+        url = normalize_url(self.database_url)
+        return Path(url.database or "") if url.get_backend_name() == "sqlite" else None
 
     @property
     def embedded_broker(self) -> bool:
