@@ -159,6 +159,7 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
     from ledgerflow.api.server import serve
 
     settings = Settings.from_env()
+    settings.require_database()
     manager = WorkflowManager(settings)
     api_settings = ApiSettings.from_env(max_body_bytes=max_body_bytes, header_timeout=header_timeout,
                                         keep_alive_timeout=keep_alive_timeout)

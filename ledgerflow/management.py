@@ -30,7 +30,15 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.registry import registered_name
 from orchestrator.engine.serialization import to_json
 from persistence import errors as store_errors
-from persistence.records import STATUSES, TERMINAL_STATUSES, TERMINATED, InstanceRecord, NewInstance, utcnow
+from persistence.records import (
+    PENDING,
+    STATUSES,
+    TERMINAL_STATUSES,
+    TERMINATED,
+    InstanceRecord,
+    NewInstance,
+    utcnow,
+)
 from persistence.store import Store
 
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
@@ -163,6 +171,13 @@ class WorkflowManager:
         records = self.store.list_instances(app_id=app_id, name=name, statuses=wanted, created_after=created_after,
                                             created_before=created_before, limit=limit, offset=offset)
         return [InstanceSummary(to_state(r, fetch_payloads), r.app_id, r.parent_instance_id) for r in records]
+
+    def served(self, app_id: str | None = None) -> bool:
+        """Whether a runtime has ever stepped a workflow of the app in this database (an
+        instance of it has left PENDING)."""
+        stepped = sorted(STATUSES - {PENDING})
+        return bool(self.list_instances(app_id=app_id or self.settings.app_id, statuses=stepped, limit=1,
+                                        fetch_payloads=False))
 
     def history(self, instance_id: str, *, app_id: str | None = None) -> list[history.HistoryEntry]:
         """The current generation's history, described (see `ledgerflow.history`)."""

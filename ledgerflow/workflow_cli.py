@@ -25,7 +25,7 @@ from ledgerflow.history import HistoryEntry, human_age, human_elapsed, rfc3339, 
 from ledgerflow.management import InstanceSummary, WorkflowManager
 from ledgerflow.views import state_json, summary_json
 from persistence.errors import StoreUnavailable
-from persistence.records import STATUSES, TERMINAL_STATUSES
+from persistence.records import PENDING, STATUSES, TERMINAL_STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +49,7 @@ def managed(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def run(*args: Any, app_id: str | None, **kwargs: Any) -> Any:
         settings = Settings.from_env(app_id=app_id)
+        settings.require_database()
         manager = WorkflowManager(settings)
         try:
             return fn(manager, settings.app_id, *args, **kwargs)
@@ -90,8 +91,22 @@ def run_command(manager: WorkflowManager, app: str, name: str, instance_id: str 
     """Start workflow NAME."""
     start = parse_start_time(start_time) if start_time else None
     serialized = parse_json(input_json, "-x/--input") if input_json is not None else None
+    served = start is not None or manager.served(app)
     iid = manager.schedule(name, instance_id=instance_id, start_at=start, serialized_input=serialized, app_id=app)
     click.echo(f"Workflow instance started successfully: {iid}")
+    if not served and not _leaves_pending(manager, iid):
+        click.echo(f"Warning: no runtime has served app '{app}' in this database ({manager.store.url}) yet; "
+                   f"'{iid}' stays PENDING until one does: run `ledgerflow dev MODULE` in this directory, or "
+                   "`ledgerflow orchestrator MODULE` with the same LEDGERFLOW_DATABASE_URL", err=True)
+
+
+def _leaves_pending(manager: WorkflowManager, instance_id: str, within: float = 0.5) -> bool:
+    """Whether a runtime picks the new instance up at once (one may have just started)."""
+    try:
+        manager.wait(instance_id, lambda s: s.runtime_status.name != PENDING, within, False, "leave PENDING")
+    except TimeoutError:
+        return False
+    return True
 
 
 # -- list -----------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_dev_on_an_unreachable_database(workdir: Path) -> None:
     assert line.endswith("; check that the database is running and reachable, then retry")
 
 
-@pytest.mark.parametrize("command", [["wf", "list"], ["wf", "run", "hello"]])
+@pytest.mark.parametrize("command", [["wf", "list"], ["wf", "run", "hello"], ["api"]])
 def test_a_malformed_database_url(workdir: Path, command: list[str]) -> None:
     result = run(*command, env={"LEDGERFLOW_DATABASE_URL": "notaurl"})
     assert one_error_line(result) == f"Error: malformed database URL (check LEDGERFLOW_DATABASE_URL): {USE}"
