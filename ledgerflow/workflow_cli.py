@@ -209,8 +209,8 @@ def _one_line(entry: HistoryEntry) -> str:
 @managed
 def suspend_command(manager: WorkflowManager, app: str, instance_id: str, reason: str | None) -> None:
     """Suspend a running instance."""
-    manager.suspend(_id(instance_id), reason, app_id=app)
-    click.echo(f"Workflow '{instance_id}' suspended successfully")
+    unchanged = manager.suspend(_id(instance_id), reason, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged) if unchanged else f"Workflow '{instance_id}' suspended successfully")
 
 
 @workflow.command("resume")
@@ -220,8 +220,8 @@ def suspend_command(manager: WorkflowManager, app: str, instance_id: str, reason
 @managed
 def resume_command(manager: WorkflowManager, app: str, instance_id: str, reason: str | None) -> None:
     """Resume a suspended instance."""
-    manager.resume(_id(instance_id), reason, app_id=app)
-    click.echo(f"Workflow '{instance_id}' resumed successfully")
+    unchanged = manager.resume(_id(instance_id), reason, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged) if unchanged else f"Workflow '{instance_id}' resumed successfully")
 
 
 @workflow.command("terminate")
@@ -232,8 +232,8 @@ def resume_command(manager: WorkflowManager, app: str, instance_id: str, reason:
 def terminate_command(manager: WorkflowManager, app: str, instance_id: str, output_json: str | None) -> None:
     """Terminate an instance and its child workflows."""
     serialized = parse_json(output_json, "-o/--output") if output_json is not None else None
-    manager.terminate(_id(instance_id), serialized_output=serialized, app_id=app)
-    click.echo(f"Workflow '{instance_id}' terminated successfully")
+    unchanged = manager.terminate(_id(instance_id), serialized_output=serialized, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged) if unchanged else f"Workflow '{instance_id}' terminated successfully")
 
 
 @workflow.command("raise-event")
@@ -248,8 +248,14 @@ def raise_event_command(manager: WorkflowManager, app: str, target: str, data_js
         raise CliError(f"'{target}' is not ID/EVENT; write the instance ID and the event name with a slash, "
                        "e.g. `ledgerflow workflow raise-event order-1/approval -x '{\"ok\": true}'`")
     serialized = parse_json(data_json, "-x/--input") if data_json is not None else None
-    manager.raise_event(_id(instance_id), event, serialized_data=serialized, app_id=app)
-    click.echo(f"Workflow '{instance_id}' raised event '{event}' successfully")
+    unchanged = manager.raise_event(_id(instance_id), event, serialized_data=serialized, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged, f"event '{event}' was not delivered") if unchanged
+               else f"Workflow '{instance_id}' raised event '{event}' successfully")
+
+
+def _unchanged(instance_id: str, status: str, note: str = "") -> str:
+    """A signal the instance's status leaves without effect: exit code 0, as Dapr's CLI."""
+    return f"Workflow '{instance_id}' is {status}; nothing was changed" + (f" ({note})" if note else "")
 
 
 # -- purge ----------------------------------------------------------------------------------

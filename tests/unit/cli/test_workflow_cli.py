@@ -255,6 +255,22 @@ def test_suspend_resume_terminate_and_raise_event_print_daprs_lines(cli) -> None
     assert ("s-1", APP) in pending  # the orchestrator applies them
 
 
+def test_signals_that_change_nothing_say_so_and_exit_0_as_dapr(cli) -> None:
+    cli.run("order", "-i", "f-1")
+    cli.run("order", "-i", "r-1")
+    cli.set("f-1", status="COMPLETED")
+    before = cli.manager.store.pending_instances(datetime.now(timezone.utc) + timedelta(seconds=1))
+    assert cli.ok("raise-event", "f-1/approval") == [
+        "Workflow 'f-1' is COMPLETED; nothing was changed (event 'approval' was not delivered)"]
+    assert cli.ok("terminate", "f-1") == ["Workflow 'f-1' is COMPLETED; nothing was changed"]
+    assert cli.ok("suspend", "f-1") == ["Workflow 'f-1' is COMPLETED; nothing was changed"]
+    assert cli.ok("resume", "f-1") == ["Workflow 'f-1' is COMPLETED; nothing was changed"]
+    assert cli.status("f-1") == "COMPLETED"
+    assert cli.manager.store.pending_instances(datetime.now(timezone.utc) + timedelta(seconds=1)) == before
+    cli.set("r-1", status="RUNNING")
+    assert cli.ok("resume", "r-1") == ["Workflow 'r-1' is RUNNING; nothing was changed"]
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (["suspend", "ghost"], "unable to find workflow with the provided instance ID: ghost (app 'cliapp')"),
     (["resume", "ghost"], "check the ID with `ledgerflow workflow list -a cliapp`"),
