@@ -14,6 +14,7 @@ from brokers import app as broker_app
 from brokers import queues
 from brokers.processes import run_beat, run_worker
 from ledgerflow import errors, workflow_cli
+from ledgerflow.cli_help import examples
 from ledgerflow.config import Settings
 from ledgerflow.errors import SetupError
 from ledgerflow.loader import load_runtime
@@ -49,7 +50,8 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
 
 
-@click.group(cls=_OneLineErrors, epilog="Example: ledgerflow dev examples.order_app")
+@click.group(cls=_OneLineErrors, epilog=examples("ledgerflow dev examples.order_app",
+                                                  "ledgerflow --debug wf list"))
 @click.version_option(package_name="ledgerflow", prog_name="ledgerflow", message="%(prog)s %(version)s")
 @click.option("--log-level", default="INFO", show_default=True, envvar="LEDGERFLOW_LOG_LEVEL",
               help="Python log level ($LEDGERFLOW_LOG_LEVEL); DEBUG also shows tracebacks.")
@@ -62,7 +64,8 @@ def main(ctx: click.Context, log_level: str, debug: bool) -> None:
     configure_logging(level)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow orchestrator examples.order_app",
+                             "ledgerflow orchestrator app.py:runtime --concurrency 8"))
 @click.argument("module")
 @click.option("--concurrency", type=int, default=None,
               help="Steps run at once (threads); default maxConcurrentWorkflowInvocations, else 4.")
@@ -77,7 +80,8 @@ def orchestrator(module: str, concurrency: int) -> None:
                name=f"orchestrator-{settings.app_id}", task_events=settings.task_events)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow worker examples.order_app --concurrency 2",
+                             "ledgerflow worker examples.order_app --pool media --concurrency 4"))
 @click.argument("module")
 @click.option("--pool", "pool_name", default=None, help="Serve this named activity pool only.")
 @click.option("--concurrency", type=int, default=None,
@@ -94,7 +98,7 @@ def worker(module: str, pool_name: str | None, concurrency: int, worker_pool: st
                task_events=settings.task_events)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow beat", "ledgerflow beat --app-id orders --app-id billing --interval 0.5"))
 @click.option("--app-id", "app_ids", multiple=True, help="Apps to tick (default: LEDGERFLOW_APP_ID).")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between ticks.")
 def beat(app_ids: tuple[str, ...], interval: float) -> None:
@@ -104,7 +108,7 @@ def beat(app_ids: tuple[str, ...], interval: float) -> None:
     run_beat(celery, list(app_ids) or [settings.app_id], interval=interval)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow dev examples.order_app", "ledgerflow dev app.py --port 3600"))
 @click.argument("module")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP API.")
 @click.option("--port", default=3500, show_default=True, type=int, help="Port of the HTTP API.")
@@ -141,7 +145,7 @@ def dev(module: str, host: str, port: int) -> None:
         manager.close()
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow api", "LEDGERFLOW_API_TOKEN=s3cret ledgerflow api --host 0.0.0.0 --port 3500"))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=3500, show_default=True, type=int, help="Port to listen on.")
 @click.option("--max-body-bytes", type=int, default=None,

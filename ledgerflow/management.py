@@ -179,6 +179,11 @@ class WorkflowManager:
         return bool(self.list_instances(app_id=app_id or self.settings.app_id, statuses=stepped, limit=1,
                                         fetch_payloads=False))
 
+    def suspend_reason(self, instance_id: str) -> str | None:
+        """The reason given with the latest suspension in the history, if any."""
+        suspended = [e for e in self.history(instance_id) if e.type == "ExecutionSuspended"]
+        return suspended[-1].event.get("reason") if suspended else None
+
     def history(self, instance_id: str, *, app_id: str | None = None) -> list[history.HistoryEntry]:
         """The current generation's history, described (see `ledgerflow.history`)."""
         record = self._record(instance_id, app_id)
