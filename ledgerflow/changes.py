@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from brokers import notifications as broker_notifications
@@ -34,6 +34,8 @@ CHANNEL = "ledgerflow_changes"
 BACKSTOP_SECONDS = 5.0
 FALLBACK_POLL_SECONDS = 0.25
 READY_TIMEOUT_SECONDS = 2.0
+#: Instance IDs per change message (64 characters at most each).
+NOTIFY_CHUNK = 100
 
 #: Messages are "<origin> <instance_id>"; a process skips its own (it woke its waiters already).
 ORIGIN = uuid.uuid4().hex[:12]
@@ -103,8 +105,10 @@ class ChangeFeed:
         self._lock = threading.Lock()
         self._holders = 0
 
-    def publish(self, instance_id: str) -> None:
-        self.channel.publish(f"{ORIGIN} {instance_id}")
+    def publish(self, instance_ids: Sequence[str]) -> None:
+        """One message per `NOTIFY_CHUNK` instances (PostgreSQL caps a payload at 8,000 bytes)."""
+        for start in range(0, len(instance_ids), NOTIFY_CHUNK):
+            self.channel.publish(" ".join([ORIGIN, *instance_ids[start:start + NOTIFY_CHUNK]]))
 
     def acquire(self) -> None:
         with self._lock:
@@ -160,9 +164,10 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _on_message(text: str) -> None:
-    origin, _, instance_id = text.partition(" ")
-    if instance_id and origin != ORIGIN:
-        WATCHES.notify(instance_id)
+    origin, _, instance_ids = text.partition(" ")
+    if origin != ORIGIN:
+        for instance_id in instance_ids.split():
+            WATCHES.notify(instance_id)
 
 
 def _make_feed(kind: str, target: str) -> ChangeFeed:
@@ -173,16 +178,23 @@ def _make_feed(kind: str, target: str) -> ChangeFeed:
 
 def notify(instance_id: str, feed: ChangeFeed | None) -> None:
     """An instance changed: wake its waiters here, and elsewhere through `feed`."""
-    WATCHES.notify(instance_id)
-    if feed is not None:
-        feed.publish(instance_id)
+    notify_many([instance_id], feed)
 
 
-def commit_hook(settings: Settings) -> Callable[[str, str], None]:
-    """The orchestrator's `on_commit`: notify after every committed step."""
+def notify_many(instance_ids: Sequence[str], feed: ChangeFeed | None) -> None:
+    """Instances changed (one batch): wake their waiters here, and elsewhere through `feed`
+    with one message for many instances."""
+    for instance_id in instance_ids:
+        WATCHES.notify(instance_id)
+    if feed is not None and instance_ids:
+        feed.publish(instance_ids)
+
+
+def commit_hook(settings: Settings) -> Callable[[Sequence[str]], None]:
+    """The orchestrator's `on_commit`: notify after every committed batch of steps."""
     feed = feed_for(settings)
 
-    def on_commit(instance_id: str, status: str) -> None:
-        notify(instance_id, feed)
+    def on_commit(instance_ids: Sequence[str]) -> None:
+        notify_many(instance_ids, feed)
 
     return on_commit

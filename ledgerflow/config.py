@@ -10,6 +10,9 @@
 - LEDGERFLOW_TASK_EVENTS: `on` makes workers send Celery task events from the start; `off`
   (default) saves a broker round trip per task state change. Flower turns events on at the
   running workers by remote control when it starts, so it works either way.
+- LEDGERFLOW_BATCH_SIZE: most instances an orchestrator steps in one transaction (64); also
+  the most wake-up and result messages it takes into one batch.
+- LEDGERFLOW_BATCH_LINGER_MS: how long a batch waits for more messages before it runs (4).
 - LEDGERFLOW_CONFIG: a Dapr `Configuration` YAML for concurrency, pools, per-name limits and
   state retention (see `ledgerflow.workflow_config`).
 """
@@ -42,6 +45,8 @@ class Settings:
     max_deliveries: int = 8
     tick_interval: float = 0.2
     task_events: bool = False
+    batch_size: int = 64
+    batch_linger_ms: float = 4.0
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
 
     @classmethod
@@ -56,6 +61,8 @@ class Settings:
             max_deliveries=int(env.get("LEDGERFLOW_MAX_DELIVERIES", 8)),
             tick_interval=float(env.get("LEDGERFLOW_TICK_INTERVAL", 0.2)),
             task_events=env.get("LEDGERFLOW_TASK_EVENTS", "off").lower() in ("on", "1", "true", "yes"),
+            batch_size=max(1, int(env.get("LEDGERFLOW_BATCH_SIZE", 64))),
+            batch_linger_ms=max(0.0, float(env.get("LEDGERFLOW_BATCH_LINGER_MS", 4.0))),
             workflow=WorkflowConfig.load(),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -31,6 +31,9 @@ from workers.tasks import register_activity_tasks
 
 log = logging.getLogger("ledgerflow.runtime")
 
+#: Seconds between writes of "published" marks on outbox rows (see orchestrator/sent_marks.py).
+SENT_MARK_INTERVAL = 0.05
+
 
 class WorkflowRuntime(Registrar):
     """Register workflows and activities; `start()` runs them in this process."""
@@ -78,8 +81,10 @@ class WorkflowRuntime(Registrar):
             store, self.registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
             activity_lease=timedelta(seconds=settings.activity_lease), on_commit=commit_hook(settings),
             workflow_limits=config.workflow_limits, retention=config.retention,
+            batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL,
         )
-        register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations)
+        register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
+                                    batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
         register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=True),
                                 self.delivery_cap(settings))
         return celery, service
@@ -112,8 +117,7 @@ class WorkflowRuntime(Registrar):
     def redrive(self, service: OrchestratorService) -> int:
         """Wake every unfinished instance of this app (STALLED ones too: their code may be here now)."""
         unfinished = service.store.unfinished_instances(service.app_id)
-        for inst in unfinished:
-            service.publisher.orchestrate(inst.app_id, inst.instance_id)
+        service.publisher.wake([(inst.app_id, inst.instance_id) for inst in unfinished])
         return len(unfinished)
 
     # -- the in-process runtime --------------------------------------------------------
@@ -168,5 +172,6 @@ class WorkflowRuntime(Registrar):
             self._worker.stop()
             self._worker = None
         if self.service is not None:
+            self.service.sent_marks.close()
             self.service.store.close()
             self.service = None

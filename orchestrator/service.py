@@ -7,23 +7,24 @@ crash between the two loses nothing: the reconcile tick re-sends what was never 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator import faults, inbox
 from orchestrator.cache import CacheKey, ReplayCache
-from orchestrator.coalesce import Stepping
 from orchestrator.effects import Effects, activity_key, completion_fields, failure_json, orchestrate_row
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.executor import CONTINUED_AS_NEW, STALLED, ExecutionResult, Replay, Stall
 from orchestrator.engine.registry import Registry
+from orchestrator.sent_marks import SentMarks
 from orchestrator.guard import HistoryGuard, Tampered, tamper_marker
 from persistence import errors as store_errors
 from persistence.records import (
@@ -39,7 +40,7 @@ from persistence.records import (
     utcnow,
 )
 from persistence.step import StepTx
-from persistence.store import Store
+from persistence.store import BatchTx, Store
 
 log = logging.getLogger("ledgerflow.orchestrator")
 
@@ -48,21 +49,64 @@ DEFAULT_MAX_HISTORY_EVENTS = 50_000
 MAX_LEASE_FACTOR = 16
 
 
+#: Instance IDs per wake-up message (one `orchestrate` message wakes up to this many).
+WAKE_CHUNK = 64
+
+
 class Publisher:
     """What the service needs from the broker; `brokers.messages` over a Celery app."""
 
-    def orchestrate(self, app_id: str, instance_id: str) -> None: ...
+    def orchestrate(self, app_id: str, instance_ids: Sequence[str]) -> None:
+        """Wake the orchestrators of `app_id` for these instances (one message)."""
 
-    def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None: ...
+    def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
+        """Send one activity call to its pool."""
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Everything published inside shares one broker connection and producer."""
+        return contextlib.nullcontext()
+
+    def wake(self, wakeups: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Wake `(app_id, instance_id)` pairs, `WAKE_CHUNK` instances per message; returns the
+        pairs a message was sent for (a failed send is logged: reconcile wakes what it missed)."""
+        by_app: dict[str, list[str]] = {}
+        for app_id, instance_id in wakeups:
+            by_app.setdefault(app_id, []).append(instance_id)
+        woken: set[tuple[str, str]] = set()
+        with self.batch():
+            for app_id, ids in by_app.items():
+                unique = list(dict.fromkeys(ids))
+                for start in range(0, len(unique), WAKE_CHUNK):
+                    chunk = unique[start:start + WAKE_CHUNK]
+                    try:
+                        self.orchestrate(app_id, chunk)
+                    except Exception as exc:  # the broker is the fast path
+                        log.warning("wake-up of %d instance(s) of app %s failed: %r", len(chunk), app_id, exc)
+                        continue
+                    woken.update((app_id, iid) for iid in chunk)
+        return woken
 
 
 @dataclass(frozen=True)
 class StepOutcome:
     instance_id: str
     status: str
-    events_appended: int
-    cache_hit: bool
-    more: bool = False  # the inbox had more visible messages at commit
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch did: each stepped instance's status, the instances another orchestrator
+    held (to step after it lets go), the steps that failed and rolled back, and the result
+    messages dropped."""
+
+    stepped: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def merge(self, other: BatchOutcome) -> BatchOutcome:
+        return BatchOutcome({**self.stepped, **other.stepped}, self.skipped + other.skipped,
+                            self.failed + other.failed, self.dropped + other.dropped)
 
 
 class OrchestratorService:
@@ -78,11 +122,13 @@ class OrchestratorService:
         pools: dict[str, str] | None = None,
         cache: ReplayCache | None = None,
         activity_lease: timedelta = timedelta(minutes=5),
-        on_commit: Callable[[str, str], None] | None = None,
+        on_commit: Callable[[Sequence[str]], None] | None = None,
         workflow_limits: dict[str, int] | None = None,
         retention: dict[str, timedelta] | None = None,
         security: Any = None,
         max_history_events: int | None = None,
+        batch_size: int = 64,
+        mark_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -92,7 +138,10 @@ class OrchestratorService:
         self.cache = cache if cache is not None else ReplayCache()
         self.activity_lease = activity_lease
         self.on_commit = on_commit
-        self.stepping = Stepping()  # fan-in: results for an instance being stepped here are batched
+        #: instances stepped in one transaction at most
+        self.batch_size = batch_size
+        #: published outbox rows are marked sent every `mark_interval` seconds (0: at once)
+        self.sent_marks = SentMarks(store, mark_interval)
         #: workflow name -> most instances of it running at once, across all processes
         self.workflow_limits = workflow_limits or {}
         #: "anyTerminal" | "completed" | "failed" | "terminated" -> age after which to purge
@@ -105,46 +154,127 @@ class OrchestratorService:
         self.max_history_events = max_history_events if max_history_events is not None else int(
             os.environ.get("LEDGERFLOW_MAX_HISTORY_EVENTS", DEFAULT_MAX_HISTORY_EVENTS) or 0)
 
-    # -- the step ----------------------------------------------------------------------
+    # -- batches of steps --------------------------------------------------------------
 
-    def run_until_idle(self, instance_id: str, max_steps: int = 100) -> None:
-        """Step until the inbox holds nothing visible (messages can arrive mid-step)."""
-        for _ in range(max_steps):
-            outcome = self.run_step(instance_id)
-            if outcome is None or not outcome.more:
-                return
+    def drive(self, wakeups: Sequence[str], results: Sequence[tuple[str, dict[str, Any]]] = ()) -> BatchOutcome:
+        """Step these instances (and those the results are for), at most `batch_size` per
+        transaction. An instance another orchestrator held is waited for and stepped after
+        (it may have read its inbox before our messages arrived)."""
+        ids = list(dict.fromkeys([*wakeups, *(iid for iid, _ in results)]))
+        total = BatchOutcome()
+        for start in range(0, len(ids), self.batch_size):
+            chunk = ids[start:start + self.batch_size]
+            members = set(chunk)
+            outcome = self.run_batch(chunk, [r for r in results if r[0] in members])
+            if outcome.skipped:
+                outcome = outcome.merge(self.run_batch(outcome.skipped, skip_locked=False))
+                outcome.skipped = []
+            total = total.merge(outcome)
+        return total
 
-    def run_step(self, instance_id: str,
-                 before: Callable[[StepTx, datetime], bool] | None = None) -> StepOutcome | None:
-        """One step of `instance_id`; None when there was nothing to do. `before(tx, now)` runs
-        first under the row lock (deliver enqueues there); False ends the step at once."""
-        now = utcnow()
+    def run_batch(self, wakeups: Sequence[str], results: Sequence[tuple[str, dict[str, Any]]] = (), *,
+                  skip_locked: bool = True) -> BatchOutcome:
+        """One transaction: lock the instances, put the results into their inboxes, step each
+        instance that has visible messages, write what the steps recorded with bulk
+        statements, commit, then publish what they produced and tell `on_commit`.
+
+        If anything fails, the batch rolls back whole and its instances run again one per
+        transaction, so a poisoned instance fails alone and the others still commit."""
+        ids = list(dict.fromkeys([*wakeups, *(iid for iid, _ in results)]))
+        if not ids:
+            return BatchOutcome()
         try:
-            with self.store.step(instance_id) as tx:
-                if before is not None and not before(tx, now):
-                    return None
-                outcome, outbox, replay_to_keep = self._step(tx, now)
-                outbox_ids = tx.add_outbox(outbox) if outbox else []
-                final = tx.instance
-                if replay_to_keep is not None and final is not None:
-                    # Before commit, so a step queued on this row lock finds it (a failed
-                    # commit discards it below).
-                    self.cache.put(instance_id, _cache_key(final), replay_to_keep)
-                if outcome is not None and tx.has_visible_inbox(utcnow()):
-                    outcome = dataclasses.replace(outcome, more=True)  # arrived mid-step
-                if outcome is not None:
+            return self._batch(ids, results, skip_locked)
+        except store_errors.StoreUnavailable:
+            raise
+        except Exception:
+            self._store_results(results)
+            if len(ids) == 1:
+                log.exception("step failed and was rolled back; its messages stay in the inbox and the reconcile "
+                              "tick wakes it again", extra={"instance_id": ids[0], "app_id": self.app_id})
+                return BatchOutcome(failed=[ids[0]])
+            log.warning("a batch of %d instance(s) failed and was rolled back; stepping them one by one", len(ids))
+        outcome = BatchOutcome()
+        for instance_id in ids:
+            outcome = outcome.merge(self.run_batch([instance_id], skip_locked=skip_locked))
+        return outcome
+
+    def _batch(self, ids: list[str], results: Sequence[tuple[str, dict[str, Any]]], skip_locked: bool) -> BatchOutcome:
+        now = utcnow()
+        outcome = BatchOutcome()
+        rows: list[NewOutbox] = []
+        try:
+            with self.store.step_batch(ids, now, skip_locked=skip_locked) as batch:
+                outcome.dropped = self._take_results(batch, results, now)
+                for instance_id in [iid for iid in batch.locked if batch.inboxes.get(iid)]:
+                    tx = batch.step(instance_id)
+                    step, outbox, keep = self._step(tx, now)
+                    if keep is not None and tx.instance is not None:
+                        # Before commit, so the next batch finds it (a failed batch discards it).
+                        self.cache.put(instance_id, _cache_key(tx.instance), keep)
+                    if step is not None:
+                        outcome.stepped[instance_id] = step.status
+                        rows += [dataclasses.replace(row, instance_id=row.instance_id or instance_id) for row in outbox]
+                batch.write()
+                outbox_ids = batch.add_outbox(rows, utcnow()) if rows else []
+                outcome.skipped = batch.skipped
+                if outcome.stepped:
                     faults.before_commit()
         except Exception:
-            self.cache.discard(instance_id)  # the database is the truth
-
+            for instance_id in ids:
+                self.cache.discard(instance_id)  # the database is the truth
             raise
-        if outcome is None:
-            return None
-        faults.after_commit()
-        self.publish(list(zip(outbox_ids, outbox, strict=True)))
-        if self.on_commit is not None:
-            self.on_commit(instance_id, outcome.status)
+        if outcome.stepped:
+            faults.after_commit()
+        self.publish(list(zip(outbox_ids, rows, strict=True)))
+        if self.on_commit is not None and outcome.stepped:
+            self.on_commit(list(outcome.stepped))
         return outcome
+
+    def _take_results(self, batch: BatchTx, results: Sequence[tuple[str, dict[str, Any]]],
+                      now: datetime) -> list[str]:
+        """Hand activity results to their steps: those of locked instances arrive with the
+        batch, the others go into their inboxes (idempotent by message id) for the step
+        after; returns the message ids dropped (instance gone or finished, earlier run)."""
+        if not results:
+            return []
+        others = batch.instances([iid for iid, _ in results if iid not in batch.locked])
+        dropped = []
+        for instance_id, message in results:
+            inst = batch.locked.get(instance_id) or others.get(instance_id)
+            if not self._accepts(instance_id, inst, message):
+                dropped.append(message.get("message_id"))
+                continue
+            new = _inbox_message(message, now)
+            if instance_id in batch.locked:
+                batch.arrive(instance_id, new, now)
+                continue
+            try:
+                batch.enqueue(instance_id, [new], now)
+            except store_errors.InstanceNotFound:
+                dropped.append(message.get("message_id"))
+        return dropped
+
+    def _store_results(self, results: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Put results into their inboxes in a transaction of their own (before stepping
+        instances one by one after a failed batch, so no result depends on a step)."""
+        now = utcnow()
+        for instance_id, message in results:
+            if self._accepts(instance_id, self.store.get_instance(instance_id), message):
+                try:
+                    self.store.enqueue(instance_id, [_inbox_message(message, now)])
+                except store_errors.InstanceNotFound:
+                    continue
+
+    def run_until_idle(self, instance_id: str) -> None:
+        """Step one instance until its inbox holds nothing visible."""
+        self.drive([instance_id])
+
+    def run_step(self, instance_id: str) -> StepOutcome | None:
+        """One step of `instance_id` alone (tests, tools); None when there was nothing to do."""
+        outcome = self.run_batch([instance_id], skip_locked=False)
+        status = outcome.stepped.get(instance_id)
+        return None if status is None else StepOutcome(instance_id, status)
 
     def _step(self, tx: StepTx, now: datetime) -> tuple[StepOutcome | None, list[NewOutbox], Replay | None]:
         inst = tx.instance
@@ -216,7 +346,7 @@ class OrchestratorService:
             "step: %d event(s) in, %d action(s) out, status %s%s", len(events), len(result.actions), result.status,
             " (cached)" if hit else "", extra=_ids(inst),
         )
-        return StepOutcome(inst.instance_id, result.status, len(result.new_events), hit), effects.outbox, keep
+        return StepOutcome(inst.instance_id, result.status), effects.outbox, keep
 
     def _decode(self, inst: InstanceRecord,
                 messages: Sequence[InboxRecord]) -> list[tuple[InboxRecord, ev.HistoryEvent]]:
@@ -255,7 +385,7 @@ class OrchestratorService:
         if inst.status != STALLED or inst.failure != failure:
             tx.update_instance(status=STALLED, failure=failure)
         log.warning("stalled (%s): %s", stall.reason, stall.description, extra=_ids(inst))
-        return StepOutcome(inst.instance_id, STALLED, 0, False)
+        return StepOutcome(inst.instance_id, STALLED)
 
     def _tampered(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], tampered: Tampered,
                   now: datetime) -> tuple[StepOutcome, list[NewOutbox]]:
@@ -272,7 +402,7 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None)
         log.error("history tampered: %s", failure.message, extra=_ids(inst))
-        return StepOutcome(inst.instance_id, "FAILED", 1, False), self._report_failure(tx, inst, failure, now)
+        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _history_full(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], base: int,
                       adding: int, now: datetime, signed: bool) -> tuple[StepOutcome, list[NewOutbox]]:
@@ -294,7 +424,7 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None, **sign_fields)
         log.error("history limit: %s", failure.message, extra=_ids(inst))
-        return StepOutcome(inst.instance_id, "FAILED", 1, False), self._report_failure(tx, inst, failure, now)
+        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _refuse_start(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord],
                       started: ev.ExecutionStarted, failure: ev.FailureDetails, now: datetime,
@@ -307,7 +437,7 @@ class OrchestratorService:
         sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
         tx.delete_inbox([m.id for m in messages])
         tx.update_instance(status="FAILED", failure=failure_json(failure), **sign_fields)
-        return StepOutcome(inst.instance_id, "FAILED", len(stored), False), self._report_failure(tx, inst, failure, now)
+        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _report_failure(self, tx: StepTx, inst: InstanceRecord, failure: ev.FailureDetails,
                         now: datetime) -> list[NewOutbox]:
@@ -335,57 +465,42 @@ class OrchestratorService:
     # -- after commit ------------------------------------------------------------------
 
     def publish(self, rows: Sequence[tuple[int, NewOutbox | OutboxRecord]]) -> None:
-        """Publish outbox rows, then mark them sent; a failure leaves them for reconcile."""
+        """Publish outbox rows over one producer (wake-ups `WAKE_CHUNK` instances a message),
+        then mark them sent in one transaction per lease length; a failure leaves them for
+        reconcile."""
+        if not rows:
+            return
         sent: dict[int, list[int]] = {}
-        for row_id, row in rows:
-            try:
+        wakeups: list[tuple[int, tuple[str, str]]] = []
+
+        def mark(row_id: int, row: NewOutbox | OutboxRecord) -> None:
+            # Each re-send doubles the lease (up to 16x): an activity that is only waiting
+            # in a long queue is not re-sent every lease period, which would grow the queue.
+            attempts = row.attempts if isinstance(row, OutboxRecord) else 0
+            sent.setdefault(min(2 ** attempts, MAX_LEASE_FACTOR), []).append(row_id)
+
+        with self.publisher.batch():
+            for row_id, row in rows:
                 payload = json.loads(row.payload)
                 if row.kind == OUTBOX_ORCHESTRATE:
-                    self.publisher.orchestrate(row.app_id, payload["instance_id"])
-                elif row.kind == OUTBOX_ACTIVITY:
+                    wakeups.append((row_id, (row.app_id, payload["instance_id"])))
+                    continue
+                try:
                     self.publisher.activity(row.app_id, payload.get("pool"), payload)
-                # Each re-send doubles the lease (up to 16x): an activity that is only waiting
-                # in a long queue is not re-sent every lease period, which would grow the queue.
-                attempts = row.attempts if isinstance(row, OutboxRecord) else 0
-                sent.setdefault(min(2 ** attempts, MAX_LEASE_FACTOR), []).append(row_id)
-            except Exception as exc:  # the broker is the fast path; reconcile re-sends
-                log.warning("publish of outbox row %s failed: %r", row_id, exc)
+                    mark(row_id, row)
+                except Exception as exc:  # the broker is the fast path; reconcile re-sends
+                    log.warning("publish of outbox row %s failed: %r", row_id, exc)
+            woken = self.publisher.wake([pair for _, pair in wakeups])
+            sent.setdefault(1, []).extend(row_id for row_id, pair in wakeups if pair in woken)
         now = utcnow()
         for factor, ids in sent.items():
-            self.store.mark_outbox_sent(ids, now, lease_until=now + self.activity_lease * factor)
+            self.sent_marks.add(ids, now + self.activity_lease * factor, now)
 
     # -- messages from outside ---------------------------------------------------------
 
     def deliver(self, instance_id: str, message: dict[str, Any]) -> bool:
-        """Put an activity result into the inbox (idempotent) and step. False if dropped.
-
-        When no thread of this process steps the instance, enqueue and step are one
-        transaction; otherwise the result is only enqueued and the stepping thread takes it
-        with the others in its next step (a fan-in becomes a few steps, not one per result)."""
-        new = NewInboxMessage(message_id=message["message_id"], type=message["type"], payload=message["payload"])
-        if self.stepping.claim(instance_id):
-            accepted: list[bool] = []
-
-            def enqueue(tx: StepTx, now: datetime) -> bool:
-                if not self._accepts(instance_id, tx.instance, message):
-                    return False
-                tx.enqueue(instance_id, [dataclasses.replace(new, visible_at=now)])
-                accepted.append(True)
-                return True
-
-            try:
-                outcome = self.run_step(instance_id, before=enqueue)
-            except BaseException:
-                self.stepping.release(instance_id)
-                raise
-            self._drain(instance_id, outcome is not None and outcome.more)
-            return bool(accepted)
-        if not self._accepts(instance_id, self.store.get_instance(instance_id), message):
-            return False
-        self.store.enqueue(instance_id, [new])
-        if self.stepping.claim_or_defer(instance_id):  # the stepping thread let go meanwhile
-            self._drain(instance_id, True)
-        return True
+        """Put one activity result into the inbox (idempotent) and step; False if dropped."""
+        return not self.drive([], [(instance_id, message)]).dropped
 
     def _accepts(self, instance_id: str, inst: InstanceRecord | None, message: dict[str, Any]) -> bool:
         if inst is None or inst.is_terminal:
@@ -397,21 +512,6 @@ class OrchestratorService:
             return False
         return True
 
-    def _drain(self, instance_id: str, more: bool, max_steps: int = 100) -> None:
-        """Step while messages keep coming (from other processes, or deferred by threads of
-        this one), then let the instance go."""
-        released = False
-        try:
-            for _ in range(max_steps):
-                if not more and self.stepping.release_unless_deferred(instance_id):
-                    released = True
-                    return
-                outcome = self.run_step(instance_id)
-                more = outcome is not None and outcome.more
-        finally:
-            if not released:
-                self.stepping.release(instance_id)  # anything left is in the inbox: reconcile wakes it
-
 def _stored(events: Sequence[ev.HistoryEvent], base: int) -> list[NewEvent]:
     rows = []
     for offset, event in enumerate(events):
@@ -419,6 +519,11 @@ def _stored(events: Sequence[ev.HistoryEvent], base: int) -> list[NewEvent]:
         rows.append(NewEvent(sequence=base + offset, type=type_name, payload=payload,
                              timestamp=inbox.aware_utc(event.timestamp)))
     return rows
+
+
+def _inbox_message(message: dict[str, Any], now: datetime) -> NewInboxMessage:
+    return NewInboxMessage(message_id=message["message_id"], type=message["type"], payload=message["payload"],
+                           visible_at=now)
 
 
 def _cache_key(inst: InstanceRecord) -> CacheKey:

@@ -54,15 +54,13 @@ def tick(
     for _ in range(FIRE_ROUNDS):  # a full batch means more are due: fire on, waking as we go
         batch = service.store.fire_due_timers(now, timer_fired_message, app_id=app, limit=FIRE_BATCH)
         fired += batch
-        for instance_id in dict.fromkeys(t.instance_id for t in batch if t.instance_id not in woken):
-            woken.add(instance_id)
-            service.publisher.orchestrate(app, instance_id)
+        new = [t.instance_id for t in batch if t.instance_id not in woken]
+        woken.update(new)
+        service.publisher.wake([(app, instance_id) for instance_id in new])
         if len(batch) < FIRE_BATCH:
             break
     stale = service.store.pending_instances(now - pending_grace, app_id=app)
-    for instance_id, owner in stale:
-        if instance_id not in woken:
-            service.publisher.orchestrate(owner, instance_id)
+    service.publisher.wake([(owner, iid) for iid, owner in stale if iid not in woken])
     resent = _resend_outbox(service, now)
     purged = purge_expired(service, now)
     if fired or stale or resent or purged:

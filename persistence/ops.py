@@ -122,11 +122,10 @@ SHARE_INSTANCE = sa.select(_n.c.instance_id).where(_n.c.instance_id == _IID).wit
     read=True, key_share=True)
 VISIBLE_INBOX = (sa.select(_i).where(_i.c.instance_id == _IID, _i.c.visible_at <= sa.bindparam("now"))
                  .order_by(_i.c.id))
-ANY_VISIBLE_INBOX = (sa.select(_i.c.id).where(_i.c.instance_id == _IID, _i.c.visible_at <= sa.bindparam("now"))
-                     .limit(1))
 DELETE_INBOX = sa.delete(_i).where(_i.c.instance_id == _IID, _i.c.id.in_(sa.bindparam("ids", expanding=True)))
 DELETE_OUTBOX_KEYS = sa.delete(_o).where(
     _o.c.instance_id == _IID, _o.c.dedup_key.in_(sa.bindparam("keys", expanding=True)))
+INSERT_HISTORY = sa.insert(schema.history_events)
 INSERT_OUTBOX = sa.insert(_o).returning(_o.c.id, sort_by_parameter_order=True)
 _OUTBOX_IDS = _o.c.id.in_(sa.bindparam("ids", expanding=True))
 DELETE_SENT_ORCHESTRATE = sa.delete(_o).where(_OUTBOX_IDS, _o.c.kind == records.OUTBOX_ORCHESTRATE)

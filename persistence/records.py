@@ -139,6 +139,9 @@ class NewSignature:
 
 @dataclass(frozen=True, slots=True)
 class InboxRecord:
+    """A message in an instance's inbox. In a batch, a negative ``id`` marks a message that
+    came with the batch and is not stored (see ``persistence.batch.BatchTx.arrive``)."""
+
     id: int
     instance_id: str
     message_id: str

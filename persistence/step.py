@@ -26,11 +26,14 @@ class StepTx:
     """The open step.  ``instance`` is ``None`` when the instance does not exist."""
 
     def __init__(
-        self, conn: Connection, instance_id: str, instance: records.InstanceRecord | None
+        self, conn: Connection, instance_id: str, instance: records.InstanceRecord | None,
+        inbox: list[records.InboxRecord] | None = None,
     ) -> None:
         self._conn: Connection | None = conn
         self.instance_id = instance_id
         self._instance = instance
+        #: the visible inbox when the batch read it for this step (None: read on demand)
+        self._inbox = inbox
 
     @property
     def instance(self) -> records.InstanceRecord | None:
@@ -58,14 +61,12 @@ class StepTx:
     # -- reads -------------------------------------------------------------------------
 
     def visible_inbox(self, now: datetime | None = None) -> list[records.InboxRecord]:
-        """Inbox messages visible at ``now`` (default: the current time), oldest first."""
+        """Inbox messages visible at ``now`` (default: the current time), oldest first; in a
+        batch, those the batch read for this step."""
+        if self._inbox is not None:
+            return list(self._inbox)
         rows = self._c().execute(ops.VISIBLE_INBOX, {"iid": self.instance_id, "now": now or records.utcnow()})
         return [ops.to_inbox(r) for r in rows]
-
-    def has_visible_inbox(self, now: datetime | None = None) -> bool:
-        """Whether any inbox message is visible at ``now`` (one indexed probe, no payloads)."""
-        params = {"iid": self.instance_id, "now": now or records.utcnow()}
-        return self._c().execute(ops.ANY_VISIBLE_INBOX, params).first() is not None
 
     def history(self) -> list[records.EventRecord]:
         """The current generation's history, by sequence."""
@@ -89,16 +90,8 @@ class StepTx:
         inst = self._locked()
         if not events:
             return
-        rows = [
-            {
-                "instance_id": self.instance_id, "generation": inst.generation,
-                "sequence": e.sequence, "type": e.type, "payload": e.payload,
-                "timestamp": e.timestamp, "signature": e.signature,
-            }
-            for e in events
-        ]
         try:
-            self._c().execute(sa.insert(schema.history_events), rows)
+            self._c().execute(ops.INSERT_HISTORY, history_rows(self.instance_id, inst.generation, events))
         except sa_exc.IntegrityError as exc:
             raise errors.HistoryConflict(
                 self.instance_id, inst.generation, [e.sequence for e in events]
@@ -186,7 +179,16 @@ class StepTx:
         the fencing counter, which therefore cannot be set directly.  Moving to a
         terminal status sets ``completed_at`` to now unless given or already set.
         """
-        inst = self._locked()
+        self._locked()
+        fields = self._update_fields(fields)
+        self._c().execute(ops.update_instance_statement(tuple(fields)), update_params(self.instance_id, fields))
+        return self._updated(fields, bump=True)
+
+    def _update_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The columns an update sets: checked, with the implied timestamps, all in UTC."""
+        inst = self._instance
+        if inst is None:
+            raise errors.InstanceNotFound(self.instance_id)
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise TypeError(
@@ -201,9 +203,12 @@ class StepTx:
         for key in ("updated_at", "created_at", "start_at", "completed_at"):
             if fields.get(key) is not None:
                 fields[key] = records.as_utc(fields[key])
-        params = {f"v_{name}": value for name, value in fields.items()}
-        self._c().execute(ops.update_instance_statement(tuple(fields)), {"iid": self.instance_id, **params})
-        self._instance = dataclasses.replace(inst, step_count=inst.step_count + 1, **fields)
+        return fields
+
+    def _updated(self, fields: dict[str, Any], *, bump: bool) -> records.InstanceRecord:
+        inst = self._instance
+        assert inst is not None
+        self._instance = dataclasses.replace(inst, step_count=inst.step_count + (1 if bump else 0), **fields)
         return self._instance
 
     def start_new_generation(self, input: str | None) -> records.InstanceRecord:
@@ -300,3 +305,19 @@ class StepTx:
         Unknown instance -> ``InstanceNotFound`` (the transaction stays usable).
         """
         return ops.enqueue(self._c(), instance_id, messages, records.utcnow())
+
+
+def history_rows(instance_id: str, generation: int, events: Sequence[records.NewEvent]) -> list[dict[str, Any]]:
+    """Parameters of ``ops.INSERT_HISTORY`` for these events."""
+    return [
+        {
+            "instance_id": instance_id, "generation": generation, "sequence": e.sequence,
+            "type": e.type, "payload": e.payload, "timestamp": e.timestamp, "signature": e.signature,
+        }
+        for e in events
+    ]
+
+
+def update_params(instance_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of ``ops.update_instance_statement(tuple(fields))``."""
+    return {"iid": instance_id, **{f"v_{name}": value for name, value in fields.items()}}

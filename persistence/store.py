@@ -20,11 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
+from persistence import batch as batch_mod
 from persistence import engine as engine_mod
 from persistence import errors, migrator, ops, records, schema
+from persistence.batch import BatchTx
 from persistence.step import StepTx
 
-__all__ = ["Store", "StepTx"]
+__all__ = ["BatchTx", "Store", "StepTx"]
 
 
 #: A transaction PostgreSQL aborted to break a deadlock (or a serialization failure) is run
@@ -147,6 +149,15 @@ class Store:
                 yield tx
             finally:
                 tx.close()
+
+    @contextmanager
+    def step_batch(self, instance_ids: Sequence[str], now: datetime, *, skip_locked: bool = True) -> Iterator[BatchTx]:
+        """Open the steps of many instances: one transaction, their rows locked in ID order
+        and their inboxes read as visible at ``now`` (``skip_locked``: on PostgreSQL, rows
+        another transaction holds are skipped and listed in ``batch.skipped`` instead of
+        waited for). Leaving the block commits."""
+        with self._write() as conn:
+            yield batch_mod.lock(conn, instance_ids, now, skip_locked=skip_locked)
 
     # -- writes outside a step ---------------------------------------------------------
 

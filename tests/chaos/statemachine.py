@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 import ledgerflow as wf
 from ledgerflow.registration import Registrar
+from orchestrator.service import Publisher
 
 APP = "d3"
 SLOTS = 3
@@ -69,13 +71,13 @@ class Crash(Exception):
     """A simulated process death inside a step."""
 
 
-class FakePublisher:
+class FakePublisher(Publisher):
     def __init__(self) -> None:
         self.wakes: list[str] = []
         self.activities: list[dict[str, Any]] = []
 
-    def orchestrate(self, app_id: str, instance_id: str) -> None:
-        self.wakes.append(instance_id)
+    def orchestrate(self, app_id: str, instance_ids: Sequence[str]) -> None:
+        self.wakes.extend(instance_ids)
 
     def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
         self.activities.append(request)

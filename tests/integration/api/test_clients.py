@@ -112,6 +112,8 @@ def test_cancelling_an_async_wait_stops_its_thread(embedded_stack) -> None:  # n
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(client.wait_for_workflow_completion(iid), 0.3)
 
+    # The embedded worker's own threads (its batch timer among them) exist once it has run a step.
+    embedded_stack.client.wait_for_workflow_start(iid, timeout_in_seconds=30)
     before = threading.active_count()
     asyncio.run(go())
     deadline = time.monotonic() + 3

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from ledgerflow.registration import Registrar
 from orchestrator import inbox, ticker
 from orchestrator.engine import events as ev
 from orchestrator.engine.serialization import to_json
-from orchestrator.service import OrchestratorService
+from orchestrator.service import OrchestratorService, Publisher
 from persistence.records import NewInstance, utcnow
 from persistence.store import Store
 from security import context as sec_context
@@ -48,12 +48,12 @@ def _load(certs_dir: Path, app_id: str) -> Any:
             crypto.load_bundle(certs_dir / "ca.crt"))
 
 
-class _Publisher:
+class _Publisher(Publisher):
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
-    def orchestrate(self, app_id: str, instance_id: str) -> None:
-        self.bus.queue.append(("orchestrate", app_id, instance_id))
+    def orchestrate(self, app_id: str, instance_ids: Sequence[str]) -> None:
+        self.bus.queue.extend(("orchestrate", app_id, instance_id) for instance_id in instance_ids)
 
     def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
         self.bus.queue.append(("activity", app_id, request))
