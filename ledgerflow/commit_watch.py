@@ -28,10 +28,11 @@ _INBOX = ("SELECT i.instance_id, i.message_id FROM inbox AS i JOIN instances AS 
 
 
 class CommitWatcher:
-    """Calls `wake(instance_id)` for each instance of `app_id` with a new inbox message,
+    """Calls `wake(instance_ids)` with the instances of `app_id` that have a new inbox message,
     within about POLL_SECONDS of another connection's commit to the SQLite file at `path`."""
 
-    def __init__(self, path: str, app_id: str, wake: Callable[[str], None], interval: float = POLL_SECONDS) -> None:
+    def __init__(self, path: str, app_id: str, wake: Callable[[list[str]], object],
+                 interval: float = POLL_SECONDS) -> None:
         self._path, self._app_id, self._wake, self._interval = path, app_id, wake, interval
         self._stop = threading.Event()
         self._seen: set[tuple[str, str]] = set()
@@ -65,6 +66,7 @@ class CommitWatcher:
 
     def _wake_new(self, connection: sqlite3.Connection) -> None:
         present = {(row[0], row[1]) for row in connection.execute(_INBOX, (self._app_id,))}
-        for instance_id in dict.fromkeys(i for i, m in present - self._seen):
-            self._wake(instance_id)
+        new = list(dict.fromkeys(instance_id for instance_id, _ in present - self._seen))
+        if new:
+            self._wake(new)
         self._seen = present

@@ -149,7 +149,7 @@ class WorkflowRuntime(Registrar):
         if path is None or not settings.embedded_broker:
             return None
         watcher = CommitWatcher(str(path), service.app_id,
-                                lambda instance_id: service.publisher.orchestrate(service.app_id, instance_id))
+                                lambda ids: service.publisher.wake([(service.app_id, i) for i in ids]))
         watcher.start()
         return watcher
 
