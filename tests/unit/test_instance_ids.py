@@ -32,6 +32,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[wf.DaprW
     for key in ("LEDGERFLOW_API_TOKEN", "DAPR_API_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     c = wf.DaprWorkflowClient()
+    c._manager.store.migrate()  # the CLI acts on an existing database only
     yield c
     c.close()
 
