@@ -40,7 +40,8 @@ class _OneLineErrors(click.Group):
 
 _DEBUG = "ledgerflow.debug"
 #: Errors whose message already says what happened and what to do.
-_EXPLAINED = (SetupError, PersistenceError, ValueError, LookupError, errors.InstanceActiveError, TimeoutError)
+_EXPLAINED = (SetupError, PersistenceError, ValueError, errors.InstanceNotFoundError, errors.InstanceActiveError,
+             TimeoutError)
 
 
 def error_line(exc: BaseException) -> str:
