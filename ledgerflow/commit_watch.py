@@ -18,6 +18,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 log = logging.getLogger("ledgerflow.runtime")
 
@@ -50,7 +51,8 @@ class CommitWatcher:
             self._thread = None
 
     def _run(self) -> None:
-        connection = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False)
+        uri = Path(self._path).resolve().as_uri() + "?mode=ro"  # quoted: spaces, '?' or '#' in the path
+        connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
         try:
             version = None
             while not self._stop.wait(self._interval):
