@@ -146,7 +146,8 @@ def dev(module: str, host: str, port: int) -> None:
         manager.close()
 
 
-@main.command(epilog=examples("ledgerflow api", "LEDGERFLOW_API_TOKEN=s3cret ledgerflow api --host 0.0.0.0 --port 3500"))
+@main.command(epilog=examples("ledgerflow api",
+                             "LEDGERFLOW_API_TOKEN=s3cret ledgerflow api --host 0.0.0.0 --port 3500"))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=3500, show_default=True, type=int, help="Port to listen on.")
 @click.option("--max-body-bytes", type=int, default=None,

@@ -128,7 +128,9 @@ class WorkflowManager:
         name = registered_name(workflow)
         if not name:
             raise errors.WorkflowNameMissingError("A workflow name is required.")
-        instance_id = errors.validate_instance_id(instance_id, new=True) if instance_id is not None else uuid.uuid4().hex
+        if instance_id is None:
+            instance_id = uuid.uuid4().hex
+        errors.validate_instance_id(instance_id, new=True)
         encoded = serialized_input if serialized_input is not None else to_json(
             input, what=f"Input of workflow '{name}'")
         app = app_id or self.settings.app_id

@@ -189,7 +189,8 @@ WAIT_EXIT_CODES = {"COMPLETED": 0, "FAILED": 2, "TERMINATED": 3}
 WAIT_TIMED_OUT = 124  # as timeout(1)
 
 
-@workflow.command("wait", epilog=examples("ledgerflow wf wait order-1", "ledgerflow wf wait order-1 --timeout 30s && echo done"))
+@workflow.command("wait", epilog=examples("ledgerflow wf wait order-1",
+                                          "ledgerflow wf wait order-1 --timeout 30s && echo done"))
 @click.argument("instance_id")
 @click.option("-t", "--timeout", "timeout_text", default="0", show_default=True, metavar="DURATION",
               help="Give up after this long (30s, 5m, or seconds); 0 waits forever.")

@@ -1,7 +1,8 @@
 """The distribution is everything a process needs: build the wheel from the repository as
 the Docker image's `pip install .` sees it (.dockerignore applied), unpack it into a clean
 virtual environment (the dependencies come from this interpreter's site-packages as a plain
-path, so the editable checkout stays invisible) and import every module from it (and migrate a database with its migrations)."""
+path, so the editable checkout stays invisible), import every module from it and migrate a
+database with the migrations it ships."""
 
 from __future__ import annotations
 
