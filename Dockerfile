@@ -12,15 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Only what the distribution is built from (the build needs README.md: pyproject's readme).
-# psycopg[binary] ships its own libpq, so no system packages are needed.
-COPY pyproject.toml README.md ./
-COPY ledgerflow ./ledgerflow
-COPY orchestrator ./orchestrator
-COPY workers ./workers
-COPY brokers ./brokers
-COPY persistence ./persistence
-RUN pip install .
+# Install the distribution as pyproject.toml defines it (its packages, package data and
+# dependencies), from the build context that .dockerignore leaves: no list of packages
+# here to forget one in. psycopg[binary] ships its own libpq, so no system packages.
+COPY . /tmp/ledgerflow-src
+RUN pip install /tmp/ledgerflow-src && rm -rf /tmp/ledgerflow-src
 
 COPY examples ./examples
 

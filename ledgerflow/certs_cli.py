@@ -6,17 +6,19 @@ import os
 
 import click
 
+from ledgerflow.cli_help import examples
 from security import crypto
 from security.certs import init_certs
 from security.context import default_certs_dir
 
 
-@click.group()
+@click.group(epilog=examples("ledgerflow certs init --app-id orders"))
 def certs() -> None:
     """X.509 identities for history signing (LEDGERFLOW_SIGNING=on)."""
 
 
-@certs.command("init")
+@certs.command("init", epilog=examples("ledgerflow certs init --app-id orders",
+                                             "ledgerflow certs init --app-id billing --key-type p256"))
 @click.option("--app-id", default=None, help="The app's ID (default: LEDGERFLOW_APP_ID, else 'default').")
 @click.option("--dir", "directory", default=None,
               help="Where to write (default: LEDGERFLOW_CERTS_DIR, else .ledgerflow/certs).")

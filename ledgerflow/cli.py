@@ -2,31 +2,71 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
+
+from typing import Any
 
 import click
 
 from brokers import app as broker_app
 from brokers import queues
 from brokers.processes import run_beat, run_worker
-from ledgerflow import workflow_cli
+from ledgerflow import errors, workflow_cli
+from ledgerflow.cli_help import examples
 from ledgerflow.config import Settings
+from ledgerflow.errors import SetupError
 from ledgerflow.loader import load_runtime
 from ledgerflow.logs import configure_logging
 from ledgerflow.management import WorkflowManager
+from persistence.errors import PersistenceError
 
 
-@click.group()
-@click.option("--log-level", default="INFO", show_default=True, help="Python log level.")
-def main(log_level: str) -> None:
+class _OneLineErrors(click.Group):
+    """Every command's failure is one `Error:` line on stderr and exit code 1; the traceback
+    only with --debug or LEDGERFLOW_LOG_LEVEL=DEBUG."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.find_root().meta.get(_DEBUG):
+                raise
+            raise click.ClickException(error_line(exc)) from None
+
+
+_DEBUG = "ledgerflow.debug"
+#: Errors whose message already says what happened and what to do.
+_EXPLAINED = (SetupError, PersistenceError, ValueError, errors.InstanceNotFoundError, errors.InstanceActiveError,
+             TimeoutError)
+
+
+def error_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, _EXPLAINED):
+        return text
+    return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
+
+
+@click.group(cls=_OneLineErrors, epilog=examples("ledgerflow dev examples.order_app",
+                                                  "ledgerflow --debug wf list"))
+@click.version_option(package_name="ledgerflow", prog_name="ledgerflow", message="%(prog)s %(version)s")
+@click.option("--log-level", default="INFO", show_default=True, envvar="LEDGERFLOW_LOG_LEVEL",
+              help="Python log level ($LEDGERFLOW_LOG_LEVEL); DEBUG also shows tracebacks.")
+@click.option("--debug", is_flag=True, help="Log at DEBUG and show the traceback of an error.")
+@click.pass_context
+def main(ctx: click.Context, log_level: str, debug: bool) -> None:
     """Ledgerflow: durable workflows on Celery (Dapr Workflow compatible)."""
-    configure_logging(log_level)
+    level = "DEBUG" if debug else log_level
+    ctx.meta[_DEBUG] = level.upper() == "DEBUG"
+    configure_logging(level)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow orchestrator examples.order_app",
+                             "ledgerflow orchestrator app.py:runtime --concurrency 8"))
 @click.argument("module")
 @click.option("--concurrency", type=int, default=None,
               help="Steps run at once (threads); default maxConcurrentWorkflowInvocations, else 4.")
@@ -41,7 +81,8 @@ def orchestrator(module: str, concurrency: int) -> None:
                name=f"orchestrator-{settings.app_id}", task_events=settings.task_events)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow worker examples.order_app --concurrency 2",
+                             "ledgerflow worker examples.order_app --pool media --concurrency 4"))
 @click.argument("module")
 @click.option("--pool", "pool_name", default=None, help="Serve this named activity pool only.")
 @click.option("--concurrency", type=int, default=None,
@@ -58,7 +99,7 @@ def worker(module: str, pool_name: str | None, concurrency: int, worker_pool: st
                task_events=settings.task_events)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow beat", "ledgerflow beat --app-id orders --app-id billing --interval 0.5"))
 @click.option("--app-id", "app_ids", multiple=True, help="Apps to tick (default: LEDGERFLOW_APP_ID).")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between ticks.")
 def beat(app_ids: tuple[str, ...], interval: float) -> None:
@@ -68,7 +109,7 @@ def beat(app_ids: tuple[str, ...], interval: float) -> None:
     run_beat(celery, list(app_ids) or [settings.app_id], interval=interval)
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow dev examples.order_app", "ledgerflow dev app.py --port 3600"))
 @click.argument("module")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP API.")
 @click.option("--port", default=3500, show_default=True, type=int, help="Port of the HTTP API.")
@@ -89,7 +130,7 @@ def dev(module: str, host: str, port: int) -> None:
     if not server.started:
         runtime.shutdown()
         manager.close()
-        raise SystemExit(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
+        raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                          "pick another with --port")
     click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}; "
                "Ctrl-C to stop.")
@@ -105,7 +146,8 @@ def dev(module: str, host: str, port: int) -> None:
         manager.close()
 
 
-@main.command()
+@main.command(epilog=examples("ledgerflow api",
+                             "LEDGERFLOW_API_TOKEN=s3cret ledgerflow api --host 0.0.0.0 --port 3500"))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=3500, show_default=True, type=int, help="Port to listen on.")
 @click.option("--max-body-bytes", type=int, default=None,
@@ -123,10 +165,7 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
     from ledgerflow.api.server import serve
 
     settings = Settings.from_env()
-    if settings.embedded_broker:
-        logging.getLogger("ledgerflow.api").warning(
-            "the broker is in-memory: a separate `ledgerflow dev` picks up started workflows only at its "
-            "reconcile tick; run the API inside `ledgerflow dev`, or set LEDGERFLOW_BROKER_URL=redis://...")
+    settings.require_database()
     manager = WorkflowManager(settings)
     api_settings = ApiSettings.from_env(max_body_bytes=max_body_bytes, header_timeout=header_timeout,
                                         keep_alive_timeout=keep_alive_timeout)

@@ -24,13 +24,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ledgerflow.errors import SetupError
 from ledgerflow.workflow_config import WorkflowConfig
+from persistence.engine import normalize_url
 
 
 def default_database_url() -> str:
-    path = Path.cwd() / ".ledgerflow" / "ledgerflow.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    """The embedded default's SQLite file in the working directory (created by the runtime
+    when it first opens it, never by a management command)."""
+    return f"sqlite:///{Path.cwd() / '.ledgerflow' / 'ledgerflow.db'}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,21 @@ class Settings:
             workflow=WorkflowConfig.load(),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file; None when the database is not SQLite."""
+        url = normalize_url(self.database_url)
+        return Path(url.database or "") if url.get_backend_name() == "sqlite" else None
+
+    def require_database(self) -> None:
+        """Management commands act on an existing database and never create one: a SQLite
+        file that is not there means the command runs in the wrong directory."""
+        path = self.sqlite_path
+        if path is not None and not path.exists():
+            raise SetupError(f"no Ledgerflow database at {path.resolve()}; run this from the directory of "
+                             "`ledgerflow dev` (its database is ./.ledgerflow/ledgerflow.db there), or set "
+                             "LEDGERFLOW_DATABASE_URL to the database your runtime uses")
 
     @property
     def embedded_broker(self) -> bool:

@@ -46,11 +46,15 @@ class HistoryEntry:
 
 
 def describe(records: Sequence[EventRecord]) -> list[HistoryEntry]:
-    """Entries in stored order; `elapsed` is the time since the previous event."""
+    """Entries in order of sequence; `elapsed` is the time since the latest earlier event.
+
+    An event from outside (raised, suspended, a result) carries the time it was sent, just
+    before the OrchestratorStarted that applied it: measuring from the latest timestamp so
+    far keeps ELAPSED from going negative or counting a stretch twice."""
     names: dict[int, str] = {}
     entries: list[HistoryEntry] = []
-    previous: datetime | None = None
-    for r in records:
+    latest: datetime | None = None
+    for r in sorted(records, key=lambda r: (r.generation, r.sequence)):
         try:
             raw = json.loads(r.payload)
         except ValueError:
@@ -60,8 +64,8 @@ def describe(records: Sequence[EventRecord]) -> list[HistoryEntry]:
         except Exception:  # an event this version cannot read is still shown
             event = None
         name, event_id, status, details = _describe(event, names) if event is not None else (None, None, None, None)
-        elapsed = timedelta(0) if previous is None else max(r.timestamp - previous, timedelta(0))
-        previous = r.timestamp
+        elapsed = timedelta(0) if latest is None else max(r.timestamp - latest, timedelta(0))
+        latest = r.timestamp if latest is None else max(latest, r.timestamp)
         entries.append(HistoryEntry(r.generation, r.sequence, r.timestamp, r.type, name, event_id, elapsed,
                                     status, details, raw if isinstance(raw, dict) else {"payload": raw}))
     return entries

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ledgerflow.cli_help import examples
 from ledgerflow.pubsub import SubscriptionError, Subscriptions, listen
 
 
-@click.command("listen")
+@click.command("listen", epilog=examples("ledgerflow listen --subscriptions subs.yaml"))
 @click.option("--subscriptions", "path", required=True, type=click.Path(dir_okay=False),
               help="YAML file of subscriptions (topic pattern -> event -> instance ID path).")
 def listen_command(path: str) -> None:

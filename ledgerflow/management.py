@@ -30,7 +30,15 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.registry import registered_name
 from orchestrator.engine.serialization import to_json
 from persistence import errors as store_errors
-from persistence.records import STATUSES, TERMINAL_STATUSES, TERMINATED, InstanceRecord, NewInstance, utcnow
+from persistence.records import (
+    PENDING,
+    STATUSES,
+    TERMINAL_STATUSES,
+    TERMINATED,
+    InstanceRecord,
+    NewInstance,
+    utcnow,
+)
 from persistence.store import Store
 
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
@@ -120,7 +128,9 @@ class WorkflowManager:
         name = registered_name(workflow)
         if not name:
             raise errors.WorkflowNameMissingError("A workflow name is required.")
-        instance_id = errors.validate_instance_id(instance_id) if instance_id is not None else uuid.uuid4().hex
+        if instance_id is None:
+            instance_id = uuid.uuid4().hex
+        errors.validate_instance_id(instance_id, new=True)
         encoded = serialized_input if serialized_input is not None else to_json(
             input, what=f"Input of workflow '{name}'")
         app = app_id or self.settings.app_id
@@ -163,6 +173,18 @@ class WorkflowManager:
         records = self.store.list_instances(app_id=app_id, name=name, statuses=wanted, created_after=created_after,
                                             created_before=created_before, limit=limit, offset=offset)
         return [InstanceSummary(to_state(r, fetch_payloads), r.app_id, r.parent_instance_id) for r in records]
+
+    def served(self, app_id: str | None = None) -> bool:
+        """Whether a runtime has ever stepped a workflow of the app in this database (an
+        instance of it has left PENDING)."""
+        stepped = sorted(STATUSES - {PENDING})
+        return bool(self.list_instances(app_id=app_id or self.settings.app_id, statuses=stepped, limit=1,
+                                        fetch_payloads=False))
+
+    def suspend_reason(self, instance_id: str) -> str | None:
+        """The reason given with the latest suspension in the history, if any."""
+        suspended = [e for e in self.history(instance_id) if e.type == "ExecutionSuspended"]
+        return suspended[-1].event.get("reason") if suspended else None
 
     def history(self, instance_id: str, *, app_id: str | None = None) -> list[history.HistoryEntry]:
         """The current generation's history, described (see `ledgerflow.history`)."""
@@ -214,34 +236,43 @@ class WorkflowManager:
 
     # -- signals -----------------------------------------------------------------------
 
+    # Each signal returns None when it was delivered, else the status of the instance that
+    # left it without effect (as Dapr, the call still succeeds): a finished instance takes
+    # no event, terminate, suspend or resume; only a SUSPENDED one resumes.
+
     def raise_event(self, instance_id: str, event_name: str, data: Any = None, *,
-                    serialized_data: str | None = None, app_id: str | None = None) -> None:
+                    serialized_data: str | None = None, app_id: str | None = None) -> str | None:
         if not event_name:
             raise errors.EventNameMissingError("An event name is required.")
         payload = serialized_data if serialized_data is not None else to_json(
             data or None, what=f"Data of event '{event_name}'")
         self._authorize("raise", instance_id, app_id)
+        record = self._existing(instance_id, app_id)
+        if record.status in TERMINAL_STATUSES:
+            return record.status
         self._send(instance_id, ev.EventRaised(inbox.naive_utc(utcnow()), event_name, payload))
+        return None
 
     def terminate(self, instance_id: str, *, output: Any = None, recursive: bool = True,
-                  serialized_output: str | None = None, app_id: str | None = None) -> None:
+                  serialized_output: str | None = None, app_id: str | None = None) -> str | None:
         record = self._existing(instance_id, app_id)
         self.access.check("terminate", record=record)
         if record.status in TERMINAL_STATUSES:
-            return
+            return record.status
         encoded = serialized_output if serialized_output is not None else to_json(
             output, what="Output of terminate_workflow")
         self._send(instance_id, ev.ExecutionTerminated(inbox.naive_utc(utcnow()), encoded, recursive))
+        return None
 
-    def suspend(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> None:
+    def suspend(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> str | None:
         self._authorize("pause", instance_id, app_id)
-        self._switch(instance_id, ev.ExecutionSuspended(inbox.naive_utc(utcnow()), reason), "SUSPENDED",
-                     from_statuses=("RUNNING", "PENDING"), app_id=app_id)
+        return self._switch(instance_id, ev.ExecutionSuspended(inbox.naive_utc(utcnow()), reason), "SUSPENDED",
+                            from_statuses=("RUNNING", "PENDING"), app_id=app_id)
 
-    def resume(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> None:
+    def resume(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> str | None:
         self._authorize("resume", instance_id, app_id)
-        self._switch(instance_id, ev.ExecutionResumed(inbox.naive_utc(utcnow()), reason), "RUNNING",
-                     from_statuses=("SUSPENDED",), app_id=app_id)
+        return self._switch(instance_id, ev.ExecutionResumed(inbox.naive_utc(utcnow()), reason), "RUNNING",
+                            from_statuses=("SUSPENDED",), app_id=app_id)
 
     def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False,
               app_id: str | None = None) -> int:
@@ -289,7 +320,7 @@ class WorkflowManager:
         self._wake(record.app_id, instance_id)
 
     def _switch(self, instance_id: str, event: ev.HistoryEvent, status: str, from_statuses: tuple[str, ...],
-                app_id: str | None) -> None:
+                app_id: str | None) -> str | None:
         """Suspend or resume: the message and the visible status change in one transaction,
         under the row lock, so the new status shows as soon as the call returns."""
         with self.store.step(instance_id) as tx:
@@ -297,12 +328,13 @@ class WorkflowManager:
             if record is None or (app_id is not None and record.app_id != app_id):
                 raise errors.InstanceNotFoundError(instance_id)
             if record.status not in from_statuses:
-                return
+                return record.status
             tx.enqueue(instance_id, [inbox.unique_message(event)])
             tx.update_instance(status=status)
             owner = record.app_id
         self._changed(instance_id)
         self._wake(owner, instance_id)
+        return None
 
     def _force_terminated(self, instance_id: str, recursive: bool) -> None:
         tree, frontier = [instance_id], [instance_id] if recursive else []

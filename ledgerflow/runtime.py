@@ -20,6 +20,7 @@ from brokers.deliveries import CallMemory
 from brokers.limits import NameLimiter
 from ledgerflow.config import Settings
 from ledgerflow.changes import commit_hook
+from ledgerflow.commit_watch import CommitWatcher
 from ledgerflow.registration import Registrar
 from orchestrator import ticker
 from orchestrator.service import MAX_LEASE_FACTOR, OrchestratorService
@@ -58,6 +59,7 @@ class WorkflowRuntime(Registrar):
         self.concurrency = maximum_thread_pool_workers or maximum_concurrent_activity_work_items or 8
         self._worker: EmbeddedWorker | None = None
         self._ticker: threading.Thread | None = None
+        self._watcher: CommitWatcher | None = None
         self._stopping = threading.Event()
         self.service: OrchestratorService | None = None
 
@@ -135,8 +137,21 @@ class WorkflowRuntime(Registrar):
         self._ticker = threading.Thread(target=self._tick_loop, args=(service, settings.tick_interval),
                                         name="ledgerflow-ticker", daemon=True)
         self._ticker.start()
+        self._watcher = self._commit_watcher(settings, service)
         count = self.redrive(service)
         log.info("runtime started for app %s (%d unfinished instance(s) re-driven)", settings.app_id, count)
+
+    @staticmethod
+    def _commit_watcher(settings: Settings, service: OrchestratorService) -> CommitWatcher | None:
+        """On SQLite with the in-memory broker, other processes' commits wake this runtime
+        (see `ledgerflow.commit_watch`); a real broker carries their wake-ups itself."""
+        path = settings.sqlite_path
+        if path is None or not settings.embedded_broker:
+            return None
+        watcher = CommitWatcher(str(path), service.app_id,
+                                lambda ids: service.publisher.wake([(service.app_id, i) for i in ids]))
+        watcher.start()
+        return watcher
 
     def _tick_loop(self, service: OrchestratorService, interval: float) -> None:
         while not self._stopping.wait(interval):
@@ -147,6 +162,9 @@ class WorkflowRuntime(Registrar):
 
     def shutdown(self) -> None:
         self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         if self._ticker is not None:
             self._ticker.join(10)
             self._ticker = None

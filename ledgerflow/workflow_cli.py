@@ -20,12 +20,13 @@ import click
 import yaml
 
 from ledgerflow import errors
+from ledgerflow.cli_help import examples
 from ledgerflow.config import Settings
 from ledgerflow.history import HistoryEntry, human_age, human_elapsed, rfc3339, truncate
 from ledgerflow.management import InstanceSummary, WorkflowManager
 from ledgerflow.views import state_json, summary_json
 from persistence.errors import StoreUnavailable
-from persistence.records import STATUSES, TERMINAL_STATUSES
+from persistence.records import PENDING, STATUSES, SUSPENDED, TERMINAL_STATUSES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +50,7 @@ def managed(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def run(*args: Any, app_id: str | None, **kwargs: Any) -> Any:
         settings = Settings.from_env(app_id=app_id)
+        settings.require_database()
         manager = WorkflowManager(settings)
         try:
             return fn(manager, settings.app_id, *args, **kwargs)
@@ -69,7 +71,8 @@ def not_found_message(instance_id: str, app: str) -> str:
             f"with `ledgerflow workflow list -a {app}`, or pass the owning app with -a")
 
 
-@click.group("workflow")
+@click.group("workflow", epilog=examples("ledgerflow wf run process_order -i order-1 -x '{\"id\": \"A-7\"}'",
+                                        "ledgerflow wf wait order-1 --timeout 30s"))
 def workflow() -> None:
     """Manage workflow instances (like `dapr workflow`)."""
 
@@ -77,7 +80,8 @@ def workflow() -> None:
 # -- run ------------------------------------------------------------------------------------
 
 
-@workflow.command("run")
+@workflow.command("run", epilog=examples("ledgerflow wf run process_order -i order-1 -x '{\"id\": \"A-7\"}'",
+                                         "ledgerflow wf run nightly_report -s 1h30m"))
 @click.argument("name")
 @click.option("-i", "--instance-id", default=None, help="Instance ID (default: a new UUID).")
 @click.option("-x", "--input", "input_json", default=None, metavar="JSON", help="Input as JSON text.")
@@ -88,18 +92,31 @@ def workflow() -> None:
 def run_command(manager: WorkflowManager, app: str, name: str, instance_id: str | None, input_json: str | None,
                 start_time: str | None) -> None:
     """Start workflow NAME."""
-    if instance_id is not None:
-        errors.validate_instance_id(instance_id)
     start = parse_start_time(start_time) if start_time else None
     serialized = parse_json(input_json, "-x/--input") if input_json is not None else None
+    served = start is not None or manager.served(app)
     iid = manager.schedule(name, instance_id=instance_id, start_at=start, serialized_input=serialized, app_id=app)
     click.echo(f"Workflow instance started successfully: {iid}")
+    if not served and not _leaves_pending(manager, iid):
+        click.echo(f"Warning: no runtime has served app '{app}' in this database ({manager.store.url}) yet; "
+                   f"'{iid}' stays PENDING until one does: run `ledgerflow dev MODULE` in this directory, or "
+                   "`ledgerflow orchestrator MODULE` with the same LEDGERFLOW_DATABASE_URL", err=True)
+
+
+def _leaves_pending(manager: WorkflowManager, instance_id: str, within: float = 0.5) -> bool:
+    """Whether a runtime picks the new instance up at once (one may have just started)."""
+    try:
+        manager.wait(instance_id, lambda s: s.runtime_status.name != PENDING, within, False, "leave PENDING")
+    except TimeoutError:
+        return False
+    return True
 
 
 # -- list -----------------------------------------------------------------------------------
 
 
-@workflow.command("list")
+@workflow.command("list", epilog=examples("ledgerflow wf list -s RUNNING,SUSPENDED -m 1h",
+                                          "ledgerflow wf list -w process_order -o wide"))
 @click.option("-w", "--filter-name", default=None, help="Only workflows with this name.")
 @click.option("-s", "--filter-status", "statuses", multiple=True, metavar="STATUS",
               help="Only this status (repeat, or comma-separate): " + ", ".join(sorted(STATUSES)) + ".")
@@ -148,20 +165,72 @@ def _custom(row: InstanceSummary) -> str:
 # -- get and history ------------------------------------------------------------------------
 
 
-@workflow.command("get")
+@workflow.command("get", epilog=examples("ledgerflow wf get order-1", "ledgerflow wf get order-1:0001 -o yaml"))
 @click.argument("instance_id")
 @click.option("-o", "--output", "fmt", default="json", show_default=True, type=click.Choice(["json", "yaml"]))
 @app_id_option
 @managed
 def get_command(manager: WorkflowManager, app: str, instance_id: str, fmt: str) -> None:
-    """Show one instance (the HTTP API's GET shape)."""
-    state = manager.state(instance_id, app_id=app)
+    """Show one instance (the HTTP API's GET shape; a suspended one adds `suspendReason`)."""
+    state = manager.state(_id(instance_id), app_id=app)
     if state is None:
         raise errors.InstanceNotFoundError(instance_id)
-    emit(state_json(state), fmt)
+    shown = state_json(state)
+    reason = manager.suspend_reason(instance_id) if state.runtime_status.name == SUSPENDED else None
+    if reason:
+        shown["suspendReason"] = reason
+    emit(shown, fmt)
 
 
-@workflow.command("history")
+# -- wait -----------------------------------------------------------------------------------
+
+#: `wf wait`'s exit code by final status (1 stays the code of every error).
+WAIT_EXIT_CODES = {"COMPLETED": 0, "FAILED": 2, "TERMINATED": 3}
+WAIT_TIMED_OUT = 124  # as timeout(1)
+
+
+@workflow.command("wait", epilog=examples("ledgerflow wf wait order-1",
+                                          "ledgerflow wf wait order-1 --timeout 30s && echo done"))
+@click.argument("instance_id")
+@click.option("-t", "--timeout", "timeout_text", default="0", show_default=True, metavar="DURATION",
+              help="Give up after this long (30s, 5m, or seconds); 0 waits forever.")
+@app_id_option
+@managed
+def wait_command(manager: WorkflowManager, app: str, instance_id: str, timeout_text: str) -> None:
+    """Wait until an instance finishes; the exit code tells how: 0 COMPLETED, 2 FAILED,
+    3 TERMINATED, 124 still running at the timeout (1: an error, e.g. no such instance)."""
+    timeout = parse_timeout(timeout_text)
+    if manager.state(_id(instance_id), app_id=app, fetch_payloads=False) is None:
+        raise errors.InstanceNotFoundError(instance_id)
+    try:
+        state = manager.wait(instance_id, lambda s: s.runtime_status.name in TERMINAL_STATUSES, timeout, True,
+                             "complete")
+    except TimeoutError:
+        now = manager.state(instance_id, fetch_payloads=False)
+        click.echo(f"Error: workflow '{instance_id}' is still {now.runtime_status.name if now else 'PENDING'} "
+                   f"after {timeout_text}; wait longer with --timeout", err=True)
+        sys.exit(WAIT_TIMED_OUT)
+    assert state is not None
+    status = state.runtime_status.name
+    failure = state.failure_details
+    click.echo(f"Workflow '{instance_id}' {status}" + (f": {failure.error_type}: {failure.message}" if failure else ""))
+    sys.exit(WAIT_EXIT_CODES[status])
+
+
+def parse_timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        delta = parse_duration(text)
+        if delta is None:
+            raise CliError(f"--timeout '{text}' is neither a duration (30s, 5m) nor a number of seconds") from None
+        seconds = delta.total_seconds()
+    if seconds < 0:
+        raise CliError(f"--timeout '{text}' is negative; pass 0 to wait forever")
+    return seconds
+
+
+@workflow.command("history", epilog=examples("ledgerflow wf history order-1", "ledgerflow wf history order-1 -o wide"))
 @click.argument("instance_id")
 @click.option("-o", "--output", "fmt", default="short", show_default=True,
               type=click.Choice(["short", "wide", "json", "yaml"]))
@@ -189,29 +258,29 @@ def _one_line(entry: HistoryEntry) -> str:
 # -- suspend, resume, terminate, raise-event ------------------------------------------------
 
 
-@workflow.command("suspend")
+@workflow.command("suspend", epilog=examples("ledgerflow wf suspend order-1 -r 'checking stock'"))
 @click.argument("instance_id")
 @click.option("-r", "--reason", default=None, help="Why (recorded in the history).")
 @app_id_option
 @managed
 def suspend_command(manager: WorkflowManager, app: str, instance_id: str, reason: str | None) -> None:
     """Suspend a running instance."""
-    manager.suspend(_id(instance_id), reason, app_id=app)
-    click.echo(f"Workflow '{instance_id}' suspended successfully")
+    unchanged = manager.suspend(_id(instance_id), reason, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged) if unchanged else f"Workflow '{instance_id}' suspended successfully")
 
 
-@workflow.command("resume")
+@workflow.command("resume", epilog=examples("ledgerflow wf resume order-1 -r 'stock confirmed'"))
 @click.argument("instance_id")
 @click.option("-r", "--reason", default=None, help="Why (recorded in the history).")
 @app_id_option
 @managed
 def resume_command(manager: WorkflowManager, app: str, instance_id: str, reason: str | None) -> None:
     """Resume a suspended instance."""
-    manager.resume(_id(instance_id), reason, app_id=app)
-    click.echo(f"Workflow '{instance_id}' resumed successfully")
+    unchanged = manager.resume(_id(instance_id), reason, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged) if unchanged else f"Workflow '{instance_id}' resumed successfully")
 
 
-@workflow.command("terminate")
+@workflow.command("terminate", epilog=examples("ledgerflow wf terminate order-1 -o '\"cancelled by ops\"'"))
 @click.argument("instance_id")
 @click.option("-o", "--output", "output_json", default=None, metavar="JSON", help="Output to record, as JSON text.")
 @app_id_option
@@ -219,11 +288,11 @@ def resume_command(manager: WorkflowManager, app: str, instance_id: str, reason:
 def terminate_command(manager: WorkflowManager, app: str, instance_id: str, output_json: str | None) -> None:
     """Terminate an instance and its child workflows."""
     serialized = parse_json(output_json, "-o/--output") if output_json is not None else None
-    manager.terminate(_id(instance_id), serialized_output=serialized, app_id=app)
-    click.echo(f"Workflow '{instance_id}' terminated successfully")
+    unchanged = manager.terminate(_id(instance_id), serialized_output=serialized, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged) if unchanged else f"Workflow '{instance_id}' terminated successfully")
 
 
-@workflow.command("raise-event")
+@workflow.command("raise-event", epilog=examples("ledgerflow wf raise-event order-1/approval -x '{\"ok\": true}'"))
 @click.argument("target", metavar="ID/EVENT")
 @click.option("-x", "--input", "--data", "data_json", default=None, metavar="JSON", help="Event data as JSON text.")
 @app_id_option
@@ -235,14 +304,21 @@ def raise_event_command(manager: WorkflowManager, app: str, target: str, data_js
         raise CliError(f"'{target}' is not ID/EVENT; write the instance ID and the event name with a slash, "
                        "e.g. `ledgerflow workflow raise-event order-1/approval -x '{\"ok\": true}'`")
     serialized = parse_json(data_json, "-x/--input") if data_json is not None else None
-    manager.raise_event(_id(instance_id), event, serialized_data=serialized, app_id=app)
-    click.echo(f"Workflow '{instance_id}' raised event '{event}' successfully")
+    unchanged = manager.raise_event(_id(instance_id), event, serialized_data=serialized, app_id=app)
+    click.echo(_unchanged(instance_id, unchanged, f"event '{event}' was not delivered") if unchanged
+               else f"Workflow '{instance_id}' raised event '{event}' successfully")
+
+
+def _unchanged(instance_id: str, status: str, note: str = "") -> str:
+    """A signal the instance's status leaves without effect: exit code 0, as Dapr's CLI."""
+    return f"Workflow '{instance_id}' is {status}; nothing was changed" + (f" ({note})" if note else "")
 
 
 # -- purge ----------------------------------------------------------------------------------
 
 
-@workflow.command("purge")
+@workflow.command("purge", epilog=examples("ledgerflow wf purge order-1 order-2",
+                                           "ledgerflow wf purge --all-older-than 720h --all-filter-status FAILED"))
 @click.argument("instance_ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "purge_all", is_flag=True, help="Purge every finished instance of the app.")
 @click.option("--all-older-than", default=None, metavar="AGE",

@@ -350,6 +350,10 @@ class OrchestratorService:
             "step: %d event(s) in, %d action(s) out, status %s%s", len(events), len(result.actions), result.status,
             " (cached)" if hit else "", extra=_ids(inst),
         )
+        failure = result.completion.failure if result.completion is not None else None
+        if failure is not None:
+            log.warning("workflow failed: %s: %s", failure.error_type, failure.message, extra=_ids(inst))
+            log.debug("workflow failure stack:\n%s", failure.stack_trace, extra=_ids(inst))
         return StepOutcome(inst.instance_id, result.status), effects.outbox, keep
 
     def _decode(self, inst: InstanceRecord,

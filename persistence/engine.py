@@ -28,6 +28,8 @@ PING_AFTER_IDLE_SECONDS = 1.0
 IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 60
 LOCK_TIMEOUT_SECONDS = 5
 
+_USE = "use sqlite:///path/to/file.db or postgresql+psycopg://user@host:port/db"
+
 # Connection execution option: this transaction only reads (SQLite: plain BEGIN).
 READ_ONLY = "ledgerflow_read_only"
 
@@ -36,7 +38,10 @@ def normalize_url(url: str | URL) -> URL:
     """Parse ``url``; ``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://``."""
     if isinstance(url, str) and url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://"):]
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise ValueError(f"malformed database URL (check LEDGERFLOW_DATABASE_URL): {_USE}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -46,8 +51,7 @@ def dialect_of(url: URL) -> str:
     backend = url.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(
-            f"unsupported database URL {url.render_as_string(hide_password=True)!r}: "
-            "use sqlite:///path/to/file.db or postgresql+psycopg://user@host:port/db"
+            f"unsupported database URL {url.render_as_string(hide_password=True)!r}: {_USE}"
         )
     return backend
 

@@ -74,10 +74,8 @@ def run_activity(registry: Registry, request: dict[str, Any],
         output = check_payload(to_json(result, what=f"Output of activity '{name}'"), f"Output of activity '{name}'")
         event: ev.HistoryEvent = ev.TaskCompleted(now, task_id, output)
     except Exception as exc:  # the activity's failure is the workflow's business
-        log.info(
-            "activity failed",
-            extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id, "error": repr(exc)},
-        )
+        log.warning("activity failed: %s: %s", type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG),
+                    extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
         event = ev.TaskFailed(now, task_id, failure_from_exception(exc))
     return result_message(request, event, security)
 

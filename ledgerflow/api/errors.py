@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MAX_INSTANCE_ID_LENGTH = 64
+from ledgerflow.errors import InvalidInstanceIdError, validate_instance_id
+
 MAX_NAME_LENGTH = 256
-_INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]+")
 _APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 COMPONENT = "dapr"
 
@@ -80,18 +80,12 @@ def check_component(component: str) -> None:
                        f"workflow component '{component}' does not exist; use '{COMPONENT}'")
 
 
-def check_instance_id(instance_id: str) -> str:
-    """The HTTP rule: 1 to 64 ASCII letters, digits, '_' and '-' (on every route)."""
-    if not instance_id:
-        raise ApiError(400, ERR_INSTANCE_ID_PROVIDED_MISSING, "no instance ID was provided")
-    if len(instance_id) > MAX_INSTANCE_ID_LENGTH:
-        raise ApiError(400, ERR_INSTANCE_ID_TOO_LONG,
-                       f"workflow instance ID exceeds the max length of {MAX_INSTANCE_ID_LENGTH} characters")
-    if not _INSTANCE_ID.fullmatch(instance_id):
-        raise ApiError(400, ERR_INSTANCE_ID_INVALID,
-                       f"workflow instance ID '{instance_id}' is invalid: only alphanumeric, underscore "
-                       "and dash characters are allowed")
-    return instance_id
+def check_instance_id(instance_id: str, *, new: bool = False) -> str:
+    """The one instance-ID rule (`ledgerflow.errors.validate_instance_id`), as Dapr's 400s."""
+    try:
+        return validate_instance_id(instance_id, new=new)
+    except InvalidInstanceIdError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
 
 
 def check_workflow_name(name: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledgerflow.api import errors
+from ledgerflow.errors import INSTANCE_ID_PATTERN, MAX_CHILD_INSTANCE_ID_LENGTH, NEW_INSTANCE_ID_PATTERN
 
 VERSIONS = ("/v1.0", "/v1.0-beta1", "/v1.0-alpha1")
 _SUFFIX = {"/v1.0": "", "/v1.0-beta1": "Beta1", "/v1.0-alpha1": "Alpha1"}
@@ -39,7 +40,8 @@ def _status_pattern() -> str:
 
 _FLAG = {"type": "string", "pattern": "^(?:" + "|".join(map(_any_case, errors.FLAG_TRUE + errors.FLAG_FALSE)) + ")$"}
 _INSTANCE = {"name": "instanceID", "in": "path", "required": True,
-             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+             "schema": {"type": "string", "maxLength": MAX_CHILD_INSTANCE_ID_LENGTH,
+                        "pattern": f"^{INSTANCE_ID_PATTERN}$"}}
 _COMPONENT = {"name": "component", "in": "path", "required": True, "schema": {"type": "string", "enum": ["dapr"]}}
 _APP = {"name": "appID", "in": "query", "required": False,
         "schema": {"type": "string", "pattern": "^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,127})?$"},
@@ -121,7 +123,7 @@ def _paths(sfx: str) -> dict[str, Any]:
             "summary": "Start a workflow",
             "parameters": [_COMPONENT, _WORKFLOW_NAME,
                            {"name": "instanceID", "in": "query", "required": False,
-                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{0,64}$"},
+                            "schema": {"type": "string", "pattern": f"^(?:{NEW_INSTANCE_ID_PATTERN})?$"},
                             "description": "The new instance's ID (empty or absent: a random one)."}, _APP],
             "requestBody": _JSON_BODY,
             "responses": _responses(

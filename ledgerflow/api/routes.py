@@ -48,7 +48,7 @@ class Handlers:
         name = errors.check_workflow_name(p["name"])
         instance_id = request.query_params.get("instanceID") or None
         if instance_id is not None:
-            errors.check_instance_id(instance_id)
+            errors.check_instance_id(instance_id, new=True)
         app_id = self._app_id(request)
         serialized = json_body(await request.body())
         started = await self._call("start", name, self.manager.schedule, name, instance_id=instance_id,

@@ -11,6 +11,7 @@ The body has its own cap and timeout (`middleware.BodyGuard`).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from typing import Any
 
@@ -18,6 +19,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ledgerflow.api.app import ApiSettings, create_app
+from ledgerflow.errors import SetupError
 from ledgerflow.management import WorkflowManager
 
 log = logging.getLogger("ledgerflow.api")
@@ -100,10 +102,29 @@ def protocol_class(header_timeout: float, max_header_bytes: int) -> type[HeaderT
                 {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes})
 
 
+def check_exposure(host: str, port: int, settings: ApiSettings) -> None:
+    """Refuse to serve the API beyond loopback without a token: anyone who reached the port
+    could start, terminate and purge workflows."""
+    if settings.token or _loopback(host):
+        return
+    raise SetupError(f"refusing to serve the HTTP API on {host}:{port} without a token (anyone reaching it could "
+                     "start, terminate and purge workflows); set LEDGERFLOW_API_TOKEN (clients send it in the "
+                     "dapr-api-token header), or listen on 127.0.0.1")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def build_server(manager: WorkflowManager, host: str, port: int,
                  settings: ApiSettings | None = None) -> uvicorn.Server:
-    """A uvicorn server for the API (it handles SIGINT/SIGTERM when run in the main thread)."""
+    """A uvicorn server for the API (it handles SIGINT/SIGTERM when run in the main thread);
+    see `check_exposure`."""
     settings = settings or ApiSettings.from_env()
+    check_exposure(host, port, settings)
     config = uvicorn.Config(
         create_app(manager, settings),
         host=host,
@@ -129,6 +150,6 @@ def serve(manager: WorkflowManager, host: str, port: int, settings: ApiSettings 
         server.run()
     except SystemExit as exc:
         if exc.code:
-            raise SystemExit(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
+            raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                              "pick another with --port") from None
         raise

@@ -31,3 +31,13 @@ def wait_for_approval(ctx: wf.DaprWorkflowContext, _input=None):
 def fails(ctx: wf.DaprWorkflowContext, _input=None):
     raise ValueError("no stock")
     yield  # a generator
+
+
+@wfr.activity
+def boom(ctx: wf.WorkflowActivityContext, _input=None) -> None:
+    raise RuntimeError("boom went the activity")
+
+
+@wfr.workflow(name="CallsBoom")
+def calls_boom(ctx: wf.DaprWorkflowContext, _input=None):
+    yield ctx.call_activity(boom)

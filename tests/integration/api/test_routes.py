@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from ledgerflow.api import ApiSettings, create_app
 from ledgerflow.config import Settings
@@ -16,6 +17,7 @@ from ledgerflow.management import WorkflowManager
 from orchestrator import inbox
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
+from persistence import schema
 from persistence.records import NewEvent, NewInstance
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*httpx.*:Warning")
@@ -119,6 +121,22 @@ def test_raise_event_and_terminate_write_inbox_messages(api, manager) -> None:
     assert len(manager.history("ev1")) == before  # nothing runs here: the orchestrator applies them
 
 
+def inbox_size(manager: WorkflowManager, instance_id: str) -> int:
+    with manager.store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(schema.inbox)
+                            .where(schema.inbox.c.instance_id == instance_id)).scalar_one()
+
+
+@pytest.mark.parametrize("action", ["terminate", "pause", "resume", "raiseEvent/approval"])
+def test_a_signal_to_a_finished_instance_is_accepted_and_changes_nothing_as_in_dapr(api, manager, action) -> None:
+    start(api, instance_id="fin1")
+    set_state(manager, "fin1", status="COMPLETED", output='"done"')
+    before = inbox_size(manager, "fin1")
+    r = api.post(f"/v1.0/workflows/dapr/fin1/{action}")
+    assert (r.status_code, r.json()) == (202, {})
+    assert (inbox_size(manager, "fin1"), manager.state("fin1").runtime_status.name) == (before, "COMPLETED")
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -139,7 +157,8 @@ def _error(r: Any, status: int, code: str) -> dict[str, str]:
     ("POST", "/v1.0/workflows/dapr/wf/start?instanceID=" + "x" * 65, "ERR_INSTANCE_ID_TOO_LONG"),
     ("POST", "/v1.0/workflows/dapr/" + "y" * 65 + "/resume", "ERR_INSTANCE_ID_TOO_LONG"),
     ("POST", "/v1.0/workflows/dapr/wf/start?instanceID=a:b", "ERR_INSTANCE_ID_INVALID"),
-    ("GET", "/v1.0/workflows/dapr/parent:0001", "ERR_INSTANCE_ID_INVALID"),
+    ("POST", "/v1.0/workflows/dapr/wf/start?instanceID=parent:0001", "ERR_INSTANCE_ID_INVALID"),
+    ("GET", "/v1.0/workflows/dapr/parent:01x", "ERR_INSTANCE_ID_INVALID"),
     ("GET", "/v1.0/workflows/dapr/a.b", "ERR_INSTANCE_ID_INVALID"),
     ("GET", "/v1.0/workflows/dapr/caf%C3%A9", "ERR_INSTANCE_ID_INVALID"),
     ("POST", "/v1.0/workflows/dapr/a%20b/terminate", "ERR_INSTANCE_ID_INVALID"),

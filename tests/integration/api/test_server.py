@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from ledgerflow.api import ApiSettings
+from persistence.store import Store
 from tests.fixtures.processes import ProcessGroup
 from tests.fixtures.processes import start_ledgerflow
 
@@ -33,11 +34,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Proc
         "LEDGERFLOW_API_MAX_BODY_BYTES": "1024",
         "LEDGERFLOW_API_BODY_TIMEOUT": "1",
     }
+    create_database(env["LEDGERFLOW_DATABASE_URL"])
     try:
         base = start_ledgerflow(group, "api", ["api", "--header-timeout", "1", "--keep-alive-timeout", "1"], env)
         yield base, group
     finally:
         group.stop_all()
+
+
+def create_database(url: str) -> None:
+    """`ledgerflow api` serves an existing database only (it never creates one)."""
+    store = Store(url)
+    store.migrate()
+    store.close()
 
 
 def _connect(base: str) -> socket.socket:
@@ -193,6 +202,7 @@ def test_a_port_in_use_is_a_clear_error(server, tmp_path: Path) -> None:
 
     base, _ = server
     port = base.rsplit(":", 1)[1]
+    create_database(f"sqlite:///{tmp_path / 'x.db'}")
     done = subprocess.run([sys.executable, "-m", "ledgerflow.cli", "api", "--port", port], capture_output=True,
                           text=True, timeout=60, cwd=str(tmp_path),
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3]),

@@ -39,6 +39,16 @@ class Cli:
         assert result.stderr == ""
         return result.stdout.splitlines()
 
+    def run(self, *args: str) -> list[str]:
+        """`workflow run ARGS`: no runtime serves this database, so an immediate start warns."""
+        result = self("run", *args)
+        assert result.exit_code == 0, result.output
+        iid = result.stdout.split(": ")[-1].strip()
+        delayed = "-s" in args or "--start-time" in args
+        app = args[args.index("-a") + 1] if "-a" in args else APP
+        assert result.stderr == ("" if delayed else unserved_warning(iid, self.manager, app))
+        return result.stdout.splitlines()
+
     def fails(self, *args: str) -> str:
         result = self(*args)
         assert result.exit_code != 0, result.output
@@ -61,8 +71,15 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
     monkeypatch.setenv("LEDGERFLOW_BROKER_URL", "memory://localhost/")
     monkeypatch.setenv("LEDGERFLOW_APP_ID", APP)
     manager = WorkflowManager(Settings.from_env())
+    manager.store.migrate()  # the database exists: management commands never create one
     yield Cli(manager)
     manager.close()
+
+
+def unserved_warning(instance_id: str, manager: WorkflowManager, app: str = APP) -> str:
+    return (f"Warning: no runtime has served app '{app}' in this database ({manager.store.url}) yet; "
+            f"'{instance_id}' stays PENDING until one does: run `ledgerflow dev MODULE` in this directory, or "
+            "`ledgerflow orchestrator MODULE` with the same LEDGERFLOW_DATABASE_URL\n")
 
 
 def columns(line: str) -> list[str]:
@@ -73,12 +90,12 @@ def columns(line: str) -> list[str]:
 
 
 def test_run_prints_daprs_line_and_stores_the_input(cli) -> None:
-    assert cli.ok("run", "OrderProcessingWorkflow", "-i", "order-1", "-x", '{"qty": 1}') == [
+    assert cli.run("OrderProcessingWorkflow", "-i", "order-1", "-x", '{"qty": 1}') == [
         "Workflow instance started successfully: order-1"]
     state = cli.manager.state("order-1")
     assert (state.name, state.serialized_input, state.runtime_status.name) == (
         "OrderProcessingWorkflow", '{"qty": 1}', "PENDING")
-    line = cli.ok("run", "wf")[0]
+    line = cli.run("wf")[0]
     assert re.fullmatch(r"Workflow instance started successfully: [0-9a-f]{32}", line)
 
 
@@ -91,11 +108,11 @@ def test_wf_is_an_alias_and_app_id_is_accepted_everywhere(cli) -> None:
 
 
 def test_run_start_time_takes_a_duration_or_an_rfc3339_time(cli) -> None:
-    cli.ok("run", "wf", "-i", "later", "-s", "1h30m")
+    cli.run("wf", "-i", "later", "-s", "1h30m")
     start_at = cli.manager.store.get_instance("later").start_at
     expected = datetime.now(timezone.utc) + timedelta(hours=1, minutes=30)
     assert abs((start_at - expected).total_seconds()) < 60
-    cli.ok("run", "wf", "-i", "fixed", "--start-time", "2030-01-02T15:04:05Z")
+    cli.run("wf", "-i", "fixed", "--start-time", "2030-01-02T15:04:05Z")
     assert cli.manager.store.get_instance("fixed").start_at == datetime(2030, 1, 2, 15, 4, 5, tzinfo=timezone.utc)
 
 
@@ -112,7 +129,7 @@ def test_run_refuses_bad_input_on_stderr(cli, args, says) -> None:
 
 
 def test_run_on_an_active_id_says_what_to_do(cli) -> None:
-    cli.ok("run", "wf", "-i", "dup")
+    cli.run("wf", "-i", "dup")
     assert "terminate or purge it first, or use another instance ID" in cli.fails("run", "wf", "-i", "dup")
 
 
@@ -124,9 +141,9 @@ def listed(cli) -> Cli:
     old = datetime.now(timezone.utc) - timedelta(hours=3)
     cli.manager.store.create_instance(NewInstance(instance_id="old-1", app_id=APP, name="report", created_at=old),
                                       inbox.message("start", ev.ExecutionStarted(inbox.naive_utc(old), "report")))
-    cli.ok("run", "order", "-i", "o-1")
-    cli.ok("run", "order", "-i", "o-2")
-    cli.ok("run", "order", "-i", "other-app", "-a", "billing")
+    cli.run("order", "-i", "o-1")
+    cli.run("order", "-i", "o-2")
+    cli.run("order", "-i", "other-app", "-a", "billing")
     cli.set("o-1", status="RUNNING", custom_status='{"stage": "paying"}')
     failure = json.dumps({"message": "card declined", "error_type": "ValueError", "stack_trace": None})
     cli.set("o-2", status="FAILED", failure=failure)
@@ -182,7 +199,7 @@ def test_get_prints_the_http_shape(listed) -> None:
 
 @pytest.fixture
 def with_history(cli) -> Cli:
-    cli.ok("run", "order", "-i", "h-1", "-x", '"in"')
+    cli.run("order", "-i", "h-1", "-x", '"in"')
     t = datetime(2025, 1, 2, 15, 4, 5)
     events = [ev.OrchestratorStarted(t), ev.ExecutionStarted(t, "order", '"in"'),
               ev.TaskScheduled(t, 0, "charge", "5"), ev.TimerCreated(t, 1, t + timedelta(minutes=5)),
@@ -224,7 +241,7 @@ def test_history_json_and_yaml(with_history) -> None:
 
 
 def test_suspend_resume_terminate_and_raise_event_print_daprs_lines(cli) -> None:
-    cli.ok("run", "order", "-i", "s-1")
+    cli.run("order", "-i", "s-1")
     cli.set("s-1", status="RUNNING")
     assert cli.ok("suspend", "s-1", "-r", "maintenance") == ["Workflow 's-1' suspended successfully"]
     assert cli.status("s-1") == "SUSPENDED"
@@ -236,6 +253,22 @@ def test_suspend_resume_terminate_and_raise_event_print_daprs_lines(cli) -> None
     assert cli.ok("terminate", "s-1", "-o", '"stopped"') == ["Workflow 's-1' terminated successfully"]
     pending = cli.manager.store.pending_instances(datetime.now(timezone.utc) + timedelta(seconds=1))
     assert ("s-1", APP) in pending  # the orchestrator applies them
+
+
+def test_signals_that_change_nothing_say_so_and_exit_0_as_dapr(cli) -> None:
+    cli.run("order", "-i", "f-1")
+    cli.run("order", "-i", "r-1")
+    cli.set("f-1", status="COMPLETED")
+    before = cli.manager.store.pending_instances(datetime.now(timezone.utc) + timedelta(seconds=1))
+    assert cli.ok("raise-event", "f-1/approval") == [
+        "Workflow 'f-1' is COMPLETED; nothing was changed (event 'approval' was not delivered)"]
+    assert cli.ok("terminate", "f-1") == ["Workflow 'f-1' is COMPLETED; nothing was changed"]
+    assert cli.ok("suspend", "f-1") == ["Workflow 'f-1' is COMPLETED; nothing was changed"]
+    assert cli.ok("resume", "f-1") == ["Workflow 'f-1' is COMPLETED; nothing was changed"]
+    assert cli.status("f-1") == "COMPLETED"
+    assert cli.manager.store.pending_instances(datetime.now(timezone.utc) + timedelta(seconds=1)) == before
+    cli.set("r-1", status="RUNNING")
+    assert cli.ok("resume", "r-1") == ["Workflow 'r-1' is RUNNING; nothing was changed"]
 
 
 @pytest.mark.parametrize(("args", "says"), [
@@ -253,7 +286,7 @@ def test_signal_errors_go_to_stderr_and_say_what_to_do(cli, args, says) -> None:
 
 
 def test_commands_act_on_their_apps_instances_only(cli) -> None:
-    cli.ok("run", "order", "-i", "b-1", "-a", "billing")
+    cli.run("order", "-i", "b-1", "-a", "billing")
     cli.set("b-1", status="RUNNING")
     assert "pass the owning app with -a" in cli.fails("suspend", "b-1")
     assert cli.ok("suspend", "b-1", "-a", "billing") == ["Workflow 'b-1' suspended successfully"]
@@ -263,8 +296,8 @@ def test_commands_act_on_their_apps_instances_only(cli) -> None:
 
 
 def test_purge_by_id(cli) -> None:
-    cli.ok("run", "order", "-i", "p-1")
-    cli.ok("run", "order", "-i", "p-2")
+    cli.run("order", "-i", "p-1")
+    cli.run("order", "-i", "p-2")
     cli.set("p-1", status="COMPLETED")
     assert cli.ok("purge", "p-1") == ["Workflow 'p-1' purged successfully"]
     assert cli.status("p-1") is None
