@@ -30,7 +30,15 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.registry import registered_name
 from orchestrator.engine.serialization import to_json
 from persistence import errors as store_errors
-from persistence.records import STATUSES, TERMINAL_STATUSES, TERMINATED, InstanceRecord, NewInstance, utcnow
+from persistence.records import (
+    STATUSES,
+    TERMINAL_STATUSES,
+    TERMINATED,
+    EventRecord,
+    InstanceRecord,
+    NewInstance,
+    utcnow,
+)
 from persistence.store import Store
 
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
@@ -166,13 +174,18 @@ class WorkflowManager:
 
     def history(self, instance_id: str, *, app_id: str | None = None) -> list[history.HistoryEntry]:
         """The current generation's history, described (see `ledgerflow.history`)."""
+        return history.describe(self.recorded_history(instance_id, app_id=app_id))
+
+    def recorded_history(self, instance_id: str, *, app_id: str | None = None) -> list[EventRecord]:
+        """The current generation's stored events, verified first when the history is signed
+        (`HistoryTamperedError` names the failed check)."""
         record = self._record(instance_id, app_id)
         if record is None:
             raise errors.InstanceNotFoundError(instance_id)
         self.access.check("get", record=record)
         self.access.verify_read(self.store, record)
         try:
-            return history.describe(self.store.history(instance_id))
+            return self.store.history(instance_id)
         except store_errors.InstanceNotFound as exc:
             raise errors.InstanceNotFoundError(instance_id) from exc
 
