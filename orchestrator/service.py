@@ -83,7 +83,9 @@ class OrchestratorService:
         retention: dict[str, timedelta] | None = None,
         security: Any = None,
         max_history_events: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.clock = clock  # the time steps run at (a test environment's clock skips ahead)
         self.store = store
         self.registry = registry
         self.publisher = publisher
@@ -118,7 +120,7 @@ class OrchestratorService:
                  before: Callable[[StepTx, datetime], bool] | None = None) -> StepOutcome | None:
         """One step of `instance_id`; None when there was nothing to do. `before(tx, now)` runs
         first under the row lock (deliver enqueues there); False ends the step at once."""
-        now = utcnow()
+        now = self.clock()
         try:
             with self.store.step(instance_id) as tx:
                 if before is not None and not before(tx, now):
@@ -130,7 +132,7 @@ class OrchestratorService:
                     # Before commit, so a step queued on this row lock finds it (a failed
                     # commit discards it below).
                     self.cache.put(instance_id, _cache_key(final), replay_to_keep)
-                if outcome is not None and tx.has_visible_inbox(utcnow()):
+                if outcome is not None and tx.has_visible_inbox(self.clock()):
                     outcome = dataclasses.replace(outcome, more=True)  # arrived mid-step
                 if outcome is not None:
                     faults.before_commit()
@@ -162,7 +164,7 @@ class OrchestratorService:
             if not tx.admit(limit):
                 log.info("waiting: %s already has %d running instance(s)", inst.name, limit, extra=_ids(inst))
                 return None, [], None  # stays PENDING; the tick wakes it again
-            now = utcnow()  # the run's clock starts when it is admitted, not when it asked
+            now = self.clock()  # the run's clock starts when it is admitted, not when it asked
         pairs = self._decode(inst, messages)
         try:
             mode = self.guard.check_mode(tx, inst) if inst.signed or self.guard.signing() else False
@@ -350,7 +352,7 @@ class OrchestratorService:
                 sent.setdefault(min(2 ** attempts, MAX_LEASE_FACTOR), []).append(row_id)
             except Exception as exc:  # the broker is the fast path; reconcile re-sends
                 log.warning("publish of outbox row %s failed: %r", row_id, exc)
-        now = utcnow()
+        now = self.clock()
         for factor, ids in sent.items():
             self.store.mark_outbox_sent(ids, now, lease_until=now + self.activity_lease * factor)
 
