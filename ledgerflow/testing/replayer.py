@@ -23,6 +23,10 @@ from orchestrator.engine import executor
 from orchestrator.engine.registry import Registry
 
 _SCHEDULING = (ev.TaskScheduled, ev.TimerCreated, ev.SubOrchestrationInstanceCreated)
+_STALLS = {
+    executor.VERSION_NOT_AVAILABLE: "a workflow version this code does not register",
+    executor.PATCH_MISMATCH: "patches this code no longer checks",
+}
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def _first_failure(registry: Registry, instance_id: str, events: list[ev.History
     run = executor.Replay(registry, instance_id, compare_fire_at=True)
     stall = run.replay(events)
     if stall is not None:
-        return ReplayFailure(None, None, f"what this code cannot run ({stall.reason})", f"stalls: {stall.description}")
+        return ReplayFailure(None, None, _STALLS.get(stall.reason, stall.reason), f"stalls: {stall.description}")
     if run.mismatch is not None:
         return _at_scheduling_event(events, run.mismatch)
     result = run.step([ev.OrchestratorStarted(events[-1].timestamp + timedelta(seconds=1))])

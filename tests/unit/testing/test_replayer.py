@@ -3,6 +3,7 @@ recorded it; each kind of change to that code is reported at the exact event."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -118,3 +119,19 @@ def test_a_file_that_is_not_a_history_is_an_error(tmp_path: Path) -> None:
     path.write_text('[{"type": "TaskScheduled"}]', encoding="utf-8")
     with pytest.raises(HistoryFormatError, match="entry 0"):
         Replayer(recorded.registrar()).replay(path)
+
+
+def test_a_history_this_code_cannot_continue_is_reported_with_the_reason() -> None:
+    def v2(ctx: Any, _: Any = None) -> Any:
+        return "v2"
+
+    wfr = recorded.registrar()
+    history = RecordedHistory("priced-1", [*recorded.recorded(1)])
+    versioned = wf.WorkflowRuntime()
+    versioned.register_versioned_workflow(v2, name="order", version_name="v2", is_latest=True)
+    started_v1 = [dataclasses.replace(history.events[0], version="v1"), *history.events[1:]]
+    result = Replayer(versioned).replay(RecordedHistory("priced-1", started_v1))
+    assert str(result).startswith(
+        "FAIL  priced-1: history recorded a workflow version this code does not register; the code now stalls: ")
+    assert "version 'v1'" in str(result)
+    assert Replayer(wfr).replay(history).ok
