@@ -90,7 +90,7 @@ def _first_failure(registry: Registry, instance_id: str, events: list[ev.History
 
 
 def _at_scheduling_event(events: list[ev.HistoryEvent], mismatch: executor.Mismatch) -> ReplayFailure:
-    called = "scheduled nothing there" if mismatch.called == "nothing" else f"called {mismatch.called}"
+    called = "scheduled nothing there" if mismatch.called is None else f"called {mismatch.called}"
     for index, event in enumerate(events):
         if isinstance(event, _SCHEDULING) and event.event_id == mismatch.event_id:
             return ReplayFailure(index, type(event).__name__, mismatch.recorded, called)

@@ -51,11 +51,11 @@ class Stall:
 @dataclass(frozen=True, slots=True)
 class Mismatch:
     """Where code and history disagreed: the scheduling event's `event_id`, what the history
-    records there and what the code did instead ("nothing" when it scheduled nothing)."""
+    records there and what the code did instead (None: it scheduled nothing there)."""
 
     event_id: int
     recorded: str
-    called: str
+    called: str | None
 
 
 @dataclass
@@ -388,15 +388,15 @@ class Replay:
         """Pair a recorded scheduling event with the action the code took at that sequence."""
         action = self.ctx._pending_actions.pop(event_id, None)
         if action is None:
-            self._mismatch(event_id, f"{call}({name or ''})", "nothing")
+            self._mismatch(event_id, f"{call}({name or ''})", None)
         action_name = getattr(action, "name", None)
         if not isinstance(action, kind) or (name is not None and action_name != name):
             self._mismatch(event_id, f"{call}({name or ''})", describe_action(action))
         return action
 
-    def _mismatch(self, event_id: int, recorded: str, called: str) -> NoReturn:
+    def _mismatch(self, event_id: int, recorded: str, called: str | None) -> NoReturn:
         self.mismatch = self.mismatch or Mismatch(event_id, recorded, called)
-        if called == "nothing":
+        if called is None:
             raise NonDeterminismError(
                 f"Workflow '{self.name}' ({self.ctx.instance_id}): history records {recorded} at sequence "
                 f"{event_id}, but the current code scheduled nothing there. "
