@@ -44,6 +44,8 @@ class WorkflowTestEnvironment:
         self.clock = SkippingClock()
         self.registry = FakeableRegistry(runtime.registry)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        #: the throwaway database, while the environment runs (e.g. for `ledgerflow replay --from-db`)
+        self.database_url: str | None = None
         self._worker: EmbeddedWorker | None = None
         self._skipper: TimeSkipper | None = None
         self._service: Any = None
@@ -52,7 +54,7 @@ class WorkflowTestEnvironment:
 
     def __enter__(self) -> WorkflowTestEnvironment:
         self._tmp = tempfile.TemporaryDirectory(prefix="ledgerflow-test-")
-        database = f"sqlite:///{Path(self._tmp.name) / 'ledgerflow.db'}"
+        database = self.database_url = f"sqlite:///{Path(self._tmp.name) / 'ledgerflow.db'}"
         settings = dataclasses.replace(self.runtime.settings, database_url=database, broker_url=MEMORY_BROKER)
         try:
             celery, self._service = self.runtime.build(settings, registry=self.registry, clock=self.clock)
@@ -89,6 +91,7 @@ class WorkflowTestEnvironment:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+            self.database_url = None
 
     # -- what tests use ----------------------------------------------------------------
 

@@ -13,10 +13,12 @@ from click.testing import CliRunner, Result
 from ledgerflow.cli import main
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
+from ledgerflow.testing import WorkflowTestEnvironment
 from orchestrator import inbox
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from persistence.records import NewEvent, NewInstance
+from tests.unit.testing import app as app_module
 from tests.unit.testing import recorded
 
 APP = "replayapp"
@@ -124,3 +126,33 @@ def test_from_db_verifies_a_history_before_replaying_it(tmp_path: Path, database
     assert lines[0] == "OK    order-1 (12 events)"
     assert lines[1].startswith("FAIL  order-2: ") and "not signed" in lines[1]
     assert lines[2] == "2 histories replayed: 1 OK, 1 failed"
+
+
+def test_histories_the_real_runtime_recorded_replay_from_export_and_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with WorkflowTestEnvironment(app_module.wfr) as env:
+        monthly = env.client.schedule_new_workflow(app_module.monthly, instance_id="monthly-1")
+        approval = env.client.schedule_new_workflow(app_module.approval, input=3.0, instance_id="approval-1")
+        env.client.raise_workflow_event(approval, "approval")
+        for iid in (monthly, approval):
+            env.client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        monkeypatch.setenv("LEDGERFLOW_DATABASE_URL", env.database_url or "")
+        monkeypatch.setenv("LEDGERFLOW_APP_ID", "testing-env")
+        exported = CliRunner().invoke(main, ["wf", "history", monthly, "-o", "json"], catch_exceptions=False)
+        assert exported.exit_code == 0, exported.output
+        (tmp_path / f"{monthly}.json").write_text(exported.stdout, encoding="utf-8")
+
+        result = replay("tests.unit.testing.app", "--from-db")
+        assert result.exit_code == 0, result.output
+        assert [line.split()[1] for line in result.stdout.splitlines()[:-1]] == [monthly, approval]
+        assert replay("tests.unit.testing.app", str(tmp_path / f"{monthly}.json")).exit_code == 0
+
+        longer = tmp_path / "longer.py"
+        longer.write_text(
+            "from datetime import timedelta\nimport ledgerflow as wf\nwfr = wf.WorkflowRuntime()\n\n"
+            "@wfr.workflow\ndef monthly(ctx, _=None):\n    yield ctx.create_timer(timedelta(days=31))\n",
+            encoding="utf-8")
+        result = replay(str(longer), str(tmp_path / f"{monthly}.json"))
+        assert result.exit_code == 1
+        assert result.stdout.startswith("FAIL  monthly-1: event #2 (TimerCreated): history recorded create_timer(")
+        assert "; the code now called create_timer(" in result.stdout
