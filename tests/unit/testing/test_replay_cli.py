@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from ledgerflow.cli import main
@@ -18,6 +19,8 @@ from orchestrator import inbox
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from persistence.records import NewEvent, NewInstance
+from security import context as sec_context
+from security.certs import init_certs
 from tests.unit.testing import app as app_module
 from tests.unit.testing import recorded
 
@@ -156,3 +159,39 @@ def test_histories_the_real_runtime_recorded_replay_from_export_and_database(
         assert result.exit_code == 1
         assert result.stdout.startswith("FAIL  monthly-1: event #2 (TimerCreated): history recorded create_timer(")
         assert "; the code now called create_timer(" in result.stdout
+
+
+@pytest.fixture
+def signing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Signing on for app `testing-env`, with a fresh dev CA and certificate."""
+    certs = tmp_path / "certs"
+    monkeypatch.setenv("LEDGERFLOW_SIGNING", "on")
+    monkeypatch.setenv("LEDGERFLOW_CERTS_DIR", str(certs))
+    monkeypatch.setenv("LEDGERFLOW_RESOURCES_DIR", str(tmp_path / "resources"))
+    init_certs(certs, "testing-env", key_type="ed25519")
+    sec_context.reset_cache()
+    yield
+    monkeypatch.undo()
+    sec_context.reset_cache()
+
+
+def test_from_db_verifies_signed_histories_and_reports_a_tampered_one(
+        signing: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    with WorkflowTestEnvironment(app_module.wfr) as env:
+        for iid in ("signed-1", "signed-2"):
+            env.client.schedule_new_workflow(app_module.monthly, instance_id=iid)
+            env.client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        engine = sa.create_engine(env.database_url or "")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM instances WHERE signed")).scalar() == 2
+            conn.execute(sa.text("UPDATE history_events SET payload = replace(payload, '\"fire_at\":\"2', "
+                                 "'\"fire_at\":\"1') WHERE instance_id = 'signed-2' AND type = 'TimerCreated'"))
+        engine.dispose()
+        monkeypatch.setenv("LEDGERFLOW_DATABASE_URL", env.database_url or "")
+        monkeypatch.setenv("LEDGERFLOW_APP_ID", "testing-env")
+        result = replay("tests.unit.testing.app", "--from-db")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "OK    signed-1 (6 events)"
+    assert lines[1].startswith("FAIL  signed-2: ") and "digest" in lines[1], lines[1]
+    assert lines[2] == "2 histories replayed: 1 OK, 1 failed"
