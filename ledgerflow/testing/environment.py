@@ -30,6 +30,7 @@ from ledgerflow.testing.clock import SkippingClock
 from ledgerflow.testing.fakes import FakeableRegistry
 from ledgerflow.testing.skipping import TimeSkipper
 from orchestrator.engine.registry import registered_name
+from orchestrator.service import OrchestratorService
 
 MEMORY_BROKER = "memory://localhost/"
 
@@ -48,15 +49,15 @@ class WorkflowTestEnvironment:
         self.database_url: str | None = None
         self._worker: EmbeddedWorker | None = None
         self._skipper: TimeSkipper | None = None
-        self._service: Any = None
+        self._service: OrchestratorService | None = None
         self.client: DaprWorkflowClient
         self.aio_client: aio.DaprWorkflowClient
 
     def __enter__(self) -> WorkflowTestEnvironment:
         self._tmp = tempfile.TemporaryDirectory(prefix="ledgerflow-test-")
         database = self.database_url = f"sqlite:///{Path(self._tmp.name) / 'ledgerflow.db'}"
-        settings = dataclasses.replace(self.runtime.settings, database_url=database, broker_url=MEMORY_BROKER)
         try:
+            settings = dataclasses.replace(self.runtime.settings, database_url=database, broker_url=MEMORY_BROKER)
             celery, self._service = self.runtime.build(settings, registry=self.registry, clock=self.clock)
             queues = self.runtime.app_queues(settings)
             _purge(celery, queues)  # left over by an environment before this one
