@@ -186,5 +186,8 @@ main.add_command(listen_command)
 from ledgerflow.certs_cli import certs  # noqa: E402  (history signing identities)
 main.add_command(certs)
 
+from ledgerflow.replay_cli import replay_command  # noqa: E402  (pre-deploy replay of histories)
+main.add_command(replay_command)
+
 if __name__ == "__main__":
     main()

@@ -35,6 +35,7 @@ from persistence.records import (
     STATUSES,
     TERMINAL_STATUSES,
     TERMINATED,
+    EventRecord,
     InstanceRecord,
     NewInstance,
     utcnow,
@@ -188,13 +189,18 @@ class WorkflowManager:
 
     def history(self, instance_id: str, *, app_id: str | None = None) -> list[history.HistoryEntry]:
         """The current generation's history, described (see `ledgerflow.history`)."""
+        return history.describe(self.recorded_history(instance_id, app_id=app_id))
+
+    def recorded_history(self, instance_id: str, *, app_id: str | None = None) -> list[EventRecord]:
+        """The current generation's stored events, verified first when the history is signed
+        (`HistoryTamperedError` names the failed check)."""
         record = self._record(instance_id, app_id)
         if record is None:
             raise errors.InstanceNotFoundError(instance_id)
         self.access.check("get", record=record)
         self.access.verify_read(self.store, record)
         try:
-            return history.describe(self.store.history(instance_id))
+            return self.store.history(instance_id)
         except store_errors.InstanceNotFound as exc:
             raise errors.InstanceNotFoundError(instance_id) from exc
 

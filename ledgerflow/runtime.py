@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from brokers import app as broker_app
@@ -23,8 +24,10 @@ from ledgerflow.changes import commit_hook
 from ledgerflow.commit_watch import CommitWatcher
 from ledgerflow.registration import Registrar
 from orchestrator import ticker
+from orchestrator.engine.registry import Registry
 from orchestrator.service import MAX_LEASE_FACTOR, OrchestratorService
 from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
+from persistence.records import utcnow
 from persistence.store import Store
 from workers.limits import ActivityGate, DeliveryCap
 from workers.tasks import register_activity_tasks
@@ -69,25 +72,33 @@ class WorkflowRuntime(Registrar):
 
     # -- building blocks, shared with the separate-process commands ---------------------
 
-    def build(self, settings: Settings | None = None) -> tuple[Any, OrchestratorService]:
-        """A Celery app with this runtime's orchestrator and activity tasks, and its service."""
+    def build(self, settings: Settings | None = None, *, registry: Registry | None = None,
+              clock: Callable[[], datetime] = utcnow) -> tuple[Any, OrchestratorService]:
+        """A Celery app with this runtime's orchestrator and activity tasks, and its service.
+        `registry` stands in for this runtime's (a test's fakes); steps run at `clock()`."""
         settings = settings or self.settings
+        registry = registry or self.registry
         celery = broker_app.create_app(settings.broker_url, settings.app_id,
                                        visibility_timeout=settings.visibility_timeout)
         store = Store(settings.database_url)
         store.migrate()
         config = settings.workflow
         service = OrchestratorService(
-            store, self.registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
+            store, registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
             activity_lease=timedelta(seconds=settings.activity_lease), on_commit=commit_hook(settings),
-            workflow_limits=config.workflow_limits, retention=config.retention,
+            workflow_limits=config.workflow_limits, retention=config.retention, clock=clock,
             batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL,
         )
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
-        register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=True),
+        register_activity_tasks(celery, registry, self.activity_gate(settings, in_process=True),
                                 self.delivery_cap(settings))
         return celery, service
+
+    def app_queues(self, settings: Settings) -> list[str]:
+        """The queues the in-process runtime consumes: workflows, activities, named pools."""
+        names = [queues.workflow_queue(settings.app_id), queues.activity_queue(settings.app_id)]
+        return names + sorted({queues.activity_queue(settings.app_id, p) for p in self.pools.values()})
 
     def build_activity_worker(self, settings: Settings | None = None) -> Any:
         """A Celery app with only this runtime's activity tasks: workers need no database."""
@@ -127,9 +138,8 @@ class WorkflowRuntime(Registrar):
             return
         settings = self.settings
         celery, service = self.build(settings)
-        app_queues = [queues.workflow_queue(settings.app_id), queues.activity_queue(settings.app_id)]
-        app_queues += sorted({queues.activity_queue(settings.app_id, p) for p in self.pools.values()})
-        worker = EmbeddedWorker(celery, app_queues, concurrency=self.concurrency, name=f"ledgerflow-{settings.app_id}",
+        worker = EmbeddedWorker(celery, self.app_queues(settings), concurrency=self.concurrency,
+                                name=f"ledgerflow-{settings.app_id}",
                                 task_events=settings.task_events)
         worker.start()
         self._worker, self.service = worker, service

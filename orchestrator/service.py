@@ -129,7 +129,9 @@ class OrchestratorService:
         max_history_events: int | None = None,
         batch_size: int = 64,
         mark_interval: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.clock = clock  # the time steps run at (a test environment's clock skips ahead)
         self.store = store
         self.registry = registry
         self.publisher = publisher
@@ -141,7 +143,7 @@ class OrchestratorService:
         #: instances stepped in one transaction at most
         self.batch_size = batch_size
         #: published outbox rows are marked sent every `mark_interval` seconds (0: at once)
-        self.sent_marks = SentMarks(store, mark_interval, clock=lambda: utcnow())  # late-bound: tests set the clock
+        self.sent_marks = SentMarks(store, mark_interval, clock=clock)
         #: workflow name -> most instances of it running at once, across all processes
         self.workflow_limits = workflow_limits or {}
         #: "anyTerminal" | "completed" | "failed" | "terminated" -> age after which to purge
@@ -200,7 +202,7 @@ class OrchestratorService:
         return outcome
 
     def _batch(self, ids: list[str], results: Sequence[tuple[str, dict[str, Any]]], skip_locked: bool) -> BatchOutcome:
-        now = utcnow()
+        now = self.clock()
         outcome = BatchOutcome()
         rows: list[NewOutbox] = []
         try:
@@ -220,7 +222,7 @@ class OrchestratorService:
                         outcome.stepped[instance_id] = step.status
                         rows += [dataclasses.replace(row, instance_id=row.instance_id or instance_id) for row in outbox]
                 batch.write()
-                outbox_ids = batch.add_outbox(rows, utcnow()) if rows else []
+                outbox_ids = batch.add_outbox(rows, self.clock()) if rows else []
                 outcome.skipped = batch.skipped
                 if outcome.stepped:
                     faults.before_commit()
@@ -262,7 +264,7 @@ class OrchestratorService:
     def _store_results(self, results: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Put results into their inboxes in a transaction of their own (before stepping
         instances one by one after a failed batch, so no result depends on a step)."""
-        now = utcnow()
+        now = self.clock()
         for instance_id, message in results:
             if self._accepts(instance_id, self.store.get_instance(instance_id), message):
                 try:
@@ -296,7 +298,7 @@ class OrchestratorService:
             if not tx.admit(limit):
                 log.info("waiting: %s already has %d running instance(s)", inst.name, limit, extra=_ids(inst))
                 return None, [], None  # stays PENDING; the tick wakes it again
-            now = utcnow()  # the run's clock starts when it is admitted, not when it asked
+            now = self.clock()  # the run's clock starts when it is admitted, not when it asked
         pairs = self._decode(inst, messages)
         try:
             mode = self.guard.check_mode(tx, inst) if inst.signed or self.guard.signing() else False

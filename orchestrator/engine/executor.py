@@ -14,7 +14,7 @@ import inspect
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
@@ -48,6 +48,16 @@ class Stall:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """Where code and history disagreed: the scheduling event's `event_id`, what the history
+    records there and what the code did instead (None: it scheduled nothing there)."""
+
+    event_id: int
+    recorded: str
+    called: str | None
+
+
 @dataclass
 class ExecutionResult:
     """What one step decided. `status` is the instance status after the step."""
@@ -70,8 +80,13 @@ class _Stalled(Exception):
 class Replay:
     """One run's live state: its context, its generator and how far history has been fed."""
 
-    def __init__(self, registry: Registry, instance_id: str) -> None:
+    def __init__(self, registry: Registry, instance_id: str, *, compare_fire_at: bool = False) -> None:
         self.ctx = WorkflowContext(instance_id, registry)
+        #: also a timer whose fire time differs from the recorded one is a mismatch (the
+        #: pre-deploy replayer's check; a running instance keeps its recorded timer)
+        self.compare_fire_at = compare_fire_at
+        #: the first disagreement between code and history, if any
+        self.mismatch: Mismatch | None = None
         self.registry = registry
         self.events_applied = 0
         self.completion: act.CompleteOrchestration | None = None
@@ -287,7 +302,11 @@ class Replay:
         self._match(event.event_id, act.ScheduleTask, "call_activity", event.name)
 
     def _apply_timer_created(self, event: ev.TimerCreated) -> None:
-        self._match(event.event_id, act.CreateTimer, "create_timer", None)
+        action = self._match(event.event_id, act.CreateTimer, "create_timer", None)
+        assert isinstance(action, act.CreateTimer)
+        if self.compare_fire_at and action.fire_at != event.fire_at:
+            self._mismatch(event.event_id, f"create_timer(fire_at={event.fire_at.isoformat()})",
+                           f"create_timer(fire_at={action.fire_at.isoformat()})")
 
     def _apply_sub_orchestration_created(self, event: ev.SubOrchestrationInstanceCreated) -> None:
         self._match(event.event_id, act.CreateSubOrchestration, "call_child_workflow", event.name)
@@ -369,19 +388,25 @@ class Replay:
         """Pair a recorded scheduling event with the action the code took at that sequence."""
         action = self.ctx._pending_actions.pop(event_id, None)
         if action is None:
-            raise NonDeterminismError(
-                f"Workflow '{self.name}' ({self.ctx.instance_id}): history records {call}"
-                f"({name or ''}) at sequence {event_id}, but the current code scheduled nothing there. "
-                "The workflow code changed under a running instance; restore it or use is_patched()."
-            )
+            self._mismatch(event_id, f"{call}({name or ''})", None)
         action_name = getattr(action, "name", None)
         if not isinstance(action, kind) or (name is not None and action_name != name):
+            self._mismatch(event_id, f"{call}({name or ''})", describe_action(action))
+        return action
+
+    def _mismatch(self, event_id: int, recorded: str, called: str | None) -> NoReturn:
+        self.mismatch = self.mismatch or Mismatch(event_id, recorded, called)
+        if called is None:
             raise NonDeterminismError(
-                f"Workflow '{self.name}' ({self.ctx.instance_id}): at sequence {event_id} history records "
-                f"{call}({name or ''}) but the current code called {_describe(action)}. "
+                f"Workflow '{self.name}' ({self.ctx.instance_id}): history records {recorded} at sequence "
+                f"{event_id}, but the current code scheduled nothing there. "
                 "The workflow code changed under a running instance; restore it or use is_patched()."
             )
-        return action
+        raise NonDeterminismError(
+            f"Workflow '{self.name}' ({self.ctx.instance_id}): at sequence {event_id} history records "
+            f"{recorded} but the current code called {called}. "
+            "The workflow code changed under a running instance; restore it or use is_patched()."
+        )
 
     _save_events = False
     _terminate_recursive = True
@@ -391,7 +416,8 @@ def _ignore(event: ev.HistoryEvent) -> None:
     return None
 
 
-def _describe(action: act.Action) -> str:
+def describe_action(action: act.Action) -> str:
+    """An action as the workflow code wrote it: `call_activity(charge)`, `create_timer()`."""
     if isinstance(action, act.ScheduleTask):
         return f"call_activity({action.name})"
     if isinstance(action, act.CreateSubOrchestration):

@@ -103,7 +103,6 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
     from ledgerflow.config import Settings
     from ledgerflow.management import WorkflowManager
     from orchestrator import faults, ticker
-    from orchestrator import service as service_mod
     from orchestrator.service import OrchestratorService
     from persistence import records
     from persistence.store import Store
@@ -121,11 +120,10 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
             self.url = f"sqlite:///{path}"
             self.store = Store(self.url)
             self.offset = timedelta(0)
-            service_mod.utcnow = self.now
             ticker.utcnow = self.now
             self.broker = FakePublisher()
             self.service = OrchestratorService(self.store, registrar.registry, self.broker, APP,
-                                               activity_lease=timedelta(seconds=30))
+                                               activity_lease=timedelta(seconds=30), clock=self.now)
             self.manager = WorkflowManager(Settings(database_url=self.url, broker_url="memory://localhost/",
                                                     app_id=APP), store=self.store)
             self.manager._wake = lambda app_id, iid: self.broker.orchestrate(app_id, [iid])
@@ -311,7 +309,6 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
             try:
                 self._drain()
             finally:
-                service_mod.utcnow = real_utcnow
                 ticker.utcnow = real_utcnow
                 self.store.close()
                 shutil.rmtree(self.dir, ignore_errors=True)

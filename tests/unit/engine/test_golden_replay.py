@@ -3,8 +3,9 @@
 Temporal's Replayer, for Ledgerflow: a change to the engine or to `tests/golden/workflows.py`
 that would break a running instance fails here before it reaches one. Two checks per file:
 
-* full replay: the whole history as old events must reproduce the recorded outcome (the same
-  completion, or, for a run still going, no new action) and must not stall;
+* full replay, by the replayer users get (`ledgerflow.testing.Replayer`): the whole history
+  must reproduce the recorded outcome (the same completion, or, for a run still going, no
+  new action) and must not stall;
 * step by step: for histories recorded with the current code, re-running each step from the
   events fed to it must produce exactly the events that step recorded.
 
@@ -15,12 +16,11 @@ replay must fail with NonDeterminismError.
 from __future__ import annotations
 
 import dataclasses
-import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from ledgerflow.testing import RecordedHistory, Replayer, ReplayResult, histories
 from orchestrator.engine import codec, executor
 from orchestrator.engine import events as ev
 from tests.golden import record, workflows
@@ -41,7 +41,7 @@ ENGINE_WRITTEN = (
 
 
 def load(path: Path) -> list[ev.HistoryEvent]:
-    return [codec.decode(item["type"], item["payload"]) for item in json.loads(path.read_text(encoding="utf-8"))]
+    return list(histories.load_file(path).events)
 
 
 def split_steps(history: list[ev.HistoryEvent]) -> list[list[ev.HistoryEvent]]:
@@ -60,35 +60,9 @@ def _comparable(event: ev.HistoryEvent) -> ev.HistoryEvent:
     return event
 
 
-def full_replay_mismatches(name: str, history: list[ev.HistoryEvent]) -> list[str]:
-    registry = workflows.registrar().registry
-    later = ev.OrchestratorStarted(history[-1].timestamp + timedelta(seconds=1))
-    result = executor.execute(registry, record.instance_id(name), history, [later])
-    if result.status == executor.STALLED:
-        return [f"stalled: {result.stall}"]
-    if result.completion is not None and result.completion.failure is not None:
-        if result.completion.failure.error_type == "NonDeterminismError":
-            return [f"non-deterministic: {result.completion.failure.message}"]
-    last = history[-1]
-    if isinstance(last, ev.ExecutionCompleted):
-        recorded = (last.status, last.result, _failure(last.failure))
-    elif isinstance(last, ev.ContinuedAsNew):
-        recorded = ("CONTINUED_AS_NEW", last.input, last.carryover_events)
-    else:
-        problems = [f"replay of a running instance asked for {a}" for a in result.actions]
-        if result.status not in (executor.RUNNING, executor.SUSPENDED):
-            problems.append(f"running history replayed to {result.status}")
-        return problems
-    done = result.completion
-    if done is None:
-        return [f"recorded {recorded[0]} but the replay is {result.status}"]
-    third = done.carryover_events if done.status == "CONTINUED_AS_NEW" else _failure(done.failure)
-    replayed = (done.status, done.result, third)
-    return [] if replayed == recorded else [f"recorded {recorded}, replayed {replayed}"]
-
-
-def _failure(failure: ev.FailureDetails | None) -> tuple[str, str] | None:
-    return None if failure is None else (failure.message, failure.error_type)
+def full_replay(name: str, history: list[ev.HistoryEvent]) -> ReplayResult:
+    """The users' replayer (`ledgerflow.testing.Replayer`) over the golden workflows."""
+    return Replayer(workflows.registrar()).replay(RecordedHistory(record.instance_id(name), history))
 
 
 def step_mismatches(name: str, history: list[ev.HistoryEvent]) -> list[str]:
@@ -115,7 +89,8 @@ def test_there_is_a_golden_history_for_every_scenario() -> None:
 @pytest.mark.parametrize("path", [p for p in FILES if p.stem not in NONDETERMINISTIC], ids=lambda p: p.stem)
 def test_golden_history_replays_with_no_mismatch(path: Path) -> None:
     history = load(path)
-    mismatches = full_replay_mismatches(path.stem, history)
+    result = full_replay(path.stem, history)
+    mismatches = [] if result.ok else [str(result)]
     if path.stem not in REPLAY_ONLY:
         mismatches += step_mismatches(path.stem, history)
     assert mismatches == []
@@ -134,12 +109,14 @@ def test_nondeterministic_golden_history_fails_with_non_determinism_error(path: 
     assert result.completion.failure.error_type == "NonDeterminismError"
     message = result.completion.failure.message
     assert "call_activity(reserve)" in message and "call_activity(reserve_v2)" in message
-    assert full_replay_mismatches(path.stem, history) != []
+    failure = full_replay(path.stem, history).failure
+    assert failure is not None and failure.sequence == 2 and failure.event_type == "TaskScheduled"
+    assert (failure.recorded, failure.now) == ("call_activity(reserve)", "called call_activity(reserve_v2)")
 
 
 def test_golden_check_catches_a_changed_result() -> None:
     """The checker itself: a history whose recorded output was edited is a mismatch."""
     history = load(HISTORIES / "chain.json")
     edited = [*history[:-1], dataclasses.replace(history[-1], result='["edited"]')]
-    assert full_replay_mismatches("chain", edited) != []
+    assert not full_replay("chain", edited).ok
     assert step_mismatches("chain", edited) != []
