@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from ledgerflow import access, errors
+from ledgerflow.cli_help import examples
 from ledgerflow.config import Settings
 from ledgerflow.loader import load_runtime
 from ledgerflow.management import WorkflowManager
@@ -42,7 +43,10 @@ class Tally:
             self.failed += 1
 
 
-@click.command("replay")
+@click.command("replay", epilog=examples(
+    "ledgerflow replay myapp.workflows histories/",
+    "ledgerflow replay myapp.workflows order-1.json order-2.json",
+    "ledgerflow replay myapp.workflows --from-db -s RUNNING"))
 @click.argument("module")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="HISTORY...")
 @click.option("--from-db", is_flag=True, help="Replay the instances in the configured database.")
