@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from brokers import app as broker_app
-from brokers import messages
+from brokers import wakeups
 from ledgerflow import access, changes, errors, history
 from ledgerflow.config import Settings
 from ledgerflow.state import WorkflowState, WorkflowStatus
@@ -66,7 +66,7 @@ class WorkflowManager:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self._store = store
-        self._celery: Any = None
+        self._wakeups: wakeups.WakeupSender | None = None
         self._store_lock = threading.Lock()
         self._lock = threading.Lock()
         self._feed: changes.ChangeFeed | None = None
@@ -89,14 +89,14 @@ class WorkflowManager:
             return self._store
 
     def _wake(self, app_id: str, instance_id: str) -> None:
+        """Wake the instance's orchestrators soon; the commit before is what counts (the
+        reconcile tick finds the inbox if the broker never hears of it)."""
         with self._lock:
-            if self._celery is None:
-                self._celery = broker_app.create_app(self.settings.broker_url, self.settings.app_id,
-                                                     visibility_timeout=self.settings.visibility_timeout)
-        try:
-            messages.publish_orchestrate(self._celery, app_id, instance_id)
-        except Exception:  # the broker is only the fast path: the reconcile tick finds the inbox
-            pass
+            if self._wakeups is None:
+                celery = broker_app.create_app(self.settings.broker_url, self.settings.app_id,
+                                               visibility_timeout=self.settings.visibility_timeout)
+                self._wakeups = wakeups.WakeupSender(celery)
+        self._wakeups.wake(app_id, instance_id)
 
     def _changed(self, instance_id: str) -> None:
         changes.notify(instance_id, changes.feed_for(self.settings))
@@ -109,6 +109,9 @@ class WorkflowManager:
         with self._lock:
             feed, held = self._feed, self._feed_held
             self._feed, self._feed_held = None, False
+            sender, self._wakeups = self._wakeups, None
+        if sender is not None:
+            sender.close()
         if held and feed is not None:
             feed.release()
         if self._store is not None:
