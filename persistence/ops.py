@@ -292,6 +292,13 @@ def create_instance(
             "completed_at": None, "step_count": step_count, "signed": False,
             "signature_head": None, "signed_events": 0,
         }
+        if attempt == 0 and conn.dialect.name == "postgresql":
+            # The common case, a new ID, in one round trip: the row and its start message.
+            message = {"message_id": started.message_id, "type": started.type, "payload": started.payload,
+                       "visible_at": started.visible_at or new.start_at or now, "created_at": now}
+            if conn.execute(_INSERT_WITH_START, {**values, **{f"m_{k}": v for k, v in message.items()}}).first():
+                return add_outbox(conn, outbox, now, new.instance_id)
+            continue
         # ON CONFLICT DO NOTHING: a concurrent creator makes us loop and see its row,
         # instead of aborting this (possibly step) transaction with an IntegrityError.
         if insert_ignore(conn, schema.instances, values, ("instance_id",)):
@@ -303,6 +310,21 @@ def create_instance(
         )
     insert_messages(conn, new.instance_id, [started], now, default_visible_at=new.start_at)
     return add_outbox(conn, outbox, now, new.instance_id)
+
+
+def _insert_with_start_statement() -> Any:
+    """PostgreSQL: ``WITH new AS (INSERT INTO instances ... ON CONFLICT DO NOTHING RETURNING
+    instance_id) INSERT INTO inbox SELECT ... FROM new RETURNING id``: no row back means
+    the ID was taken (and nothing was written)."""
+    n, i = schema.instances, schema.inbox
+    created = (pg_dialect.insert(n).values({c.name: sa.bindparam(c.name) for c in n.c})
+               .on_conflict_do_nothing(index_elements=["instance_id"]).returning(n.c.instance_id).cte("new"))
+    columns = ["message_id", "type", "payload", "visible_at", "created_at"]
+    rows = sa.select(created.c.instance_id, *[sa.bindparam(f"m_{c}", type_=i.c[c].type) for c in columns])
+    return sa.insert(i).from_select(["instance_id", *columns], rows).returning(i.c.id)
+
+
+_INSERT_WITH_START = _insert_with_start_statement()
 
 
 def enqueue(
