@@ -1,0 +1,249 @@
+"""Liveness of the calls a worker process holds, and the broker's epoch (Redis only).
+
+**Held calls.** A Celery worker's main process knows every message it has reserved
+(`celery.worker.state.reserved_requests`: received, waiting for a pool process, or running,
+until acknowledged). A thread of that process renews, every `RENEW_SECONDS`, one member per
+held call in a sorted set per owner app, `ledgerflow:live:<app>`, scored with Redis's own
+clock; a call it no longer holds is removed at the next renewal. Activity workers hold
+activity calls, orchestrators hold the results they are committing (`deliver`). A member
+whose score is older than `STALE_SECONDS` belongs to a process that stopped (killed, frozen,
+cut off): the owner's reconcile tick claims it (`BrokerWatch.claim_stale`) and sends the call
+again. A healthy call is renewed for as long as it runs, however long that is; Celery's own
+heartbeats say which worker lives, not which calls it holds.
+
+**Epoch.** `ledgerflow:epoch:<app>` is set once and never expires. When a tick finds it
+missing, Redis lost its data (a FLUSHALL, a restart without persistence, a failover to an
+empty replica): the tick sets it again and schedules a recovery `RECOVERY_GRACE_SECONDS`
+later (time for the workers to renew what they still hold), which re-sends every call no
+process holds (`BrokerWatch.check_epoch`). The first tick of a new deployment finds no epoch
+either; its recovery re-sends only what was outstanding, which is harmless.
+
+Everything here fails open: when Redis does not answer, nothing is renewed or claimed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery, signals
+
+log = logging.getLogger("ledgerflow.liveness")
+
+#: How often a worker process renews the calls it holds.
+RENEW_SECONDS = 1.0
+#: A held call not renewed for this long belongs to a process that stopped.
+STALE_SECONDS = 5.0
+#: After the epoch vanished, how long to let workers renew what they hold before re-sending.
+RECOVERY_GRACE_SECONDS = 3.0
+
+_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
+# KEYS[i]: the set of member i; ARGV[1]: how many of the pairs to add (the rest are removed)
+_RENEW = _NOW + """
+local n = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  if i <= n then redis.call('ZADD', KEYS[i], now, ARGV[i + 1]) else redis.call('ZREM', KEYS[i], ARGV[i + 1]) end
+end
+return #KEYS
+"""
+# KEYS[1]: the set; ARGV: stale seconds, limit. Removes and returns the stale members.
+_CLAIM = _NOW + """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])), 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(stale) do redis.call('ZREM', KEYS[1], member) end
+return stale
+"""
+# KEYS[1]: the set; ARGV[1]: stale seconds. The members renewed lately.
+_FRESH = _NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')"
+# KEYS: epoch, recovery due time; ARGV: a new epoch token, grace seconds. -> {lost, recover now}
+_EPOCH = _NOW + """
+local lost = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], tostring(now + tonumber(ARGV[2])))
+  lost = 1
+end
+local due = redis.call('GET', KEYS[2])
+if due and tonumber(due) <= now then
+  redis.call('DEL', KEYS[2])
+  return {lost, 1}
+end
+return {lost, 0}
+"""
+
+
+def live_key(app_id: str) -> str:
+    return f"ledgerflow:live:{app_id}"
+
+
+@dataclass(frozen=True)
+class Held:
+    """One call held by a process: the owner app (whose tick watches it), the owning
+    instance, and the call's outbox key (`task:<generation>:<task id>`)."""
+
+    app_id: str
+    instance_id: str
+    key: str
+    holder: str = ""
+
+    def member(self) -> str:
+        return json.dumps([self.instance_id, self.key, self.holder], separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, app_id: str, member: bytes | str) -> Held | None:
+        try:
+            instance_id, key, holder = json.loads(member)
+            return cls(app_id, str(instance_id), str(key), str(holder))
+        except (ValueError, TypeError):
+            return None
+
+
+#: What a reserved request holds: (task name, args) -> the call, or None (not a call).
+HeldOf = Callable[[str, tuple[Any, ...]], "Held | None"]
+
+
+def is_redis(broker_url: str) -> bool:
+    return broker_url.startswith(("redis://", "rediss://"))
+
+
+def _client(broker_url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(broker_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+
+
+class HeldCalls:
+    """The renewal thread of one worker process, for one Celery app. Start it with `track`."""
+
+    def __init__(self, app: Celery, broker_url: str) -> None:
+        self.app = app
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._redis = _client(broker_url)
+        self._renew = self._redis.register_script(_RENEW)
+        self._kinds: list[HeldOf] = []
+        self._renewed: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def add(self, held_of: HeldOf) -> None:
+        self._kinds.append(held_of)
+
+    def held(self) -> set[tuple[str, str]]:
+        """(set key, member) of every call this process holds now."""
+        from celery.worker import state
+
+        for _ in range(5):  # the consumer thread changes the set while we copy it
+            try:
+                requests = list(state.reserved_requests)
+                break
+            except RuntimeError:
+                continue
+        else:
+            return set(self._renewed)
+        out: set[tuple[str, str]] = set()
+        for req in requests:
+            if getattr(req, "app", None) is not self.app:
+                continue
+            for held_of in self._kinds:
+                try:
+                    call = held_of(req.name, tuple(req.args or ()))
+                except (KeyError, IndexError, TypeError, AttributeError):
+                    call = None
+                if call is not None:
+                    call = Held(call.app_id, call.instance_id, call.key, self.holder)
+                    out.add((live_key(call.app_id), call.member()))
+        return out
+
+    def renew(self) -> None:
+        """One renewal: add (with Redis's clock) what is held, remove what no longer is."""
+        with self._lock:
+            now = self.held()
+            gone = self._renewed - now
+            pairs = [*now, *gone]
+            if pairs:
+                self._renew(keys=[k for k, _ in pairs], args=[len(now), *[m for _, m in pairs]])
+            self._renewed = now
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="ledgerflow-liveness", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(RENEW_SECONDS):
+            try:
+                self.renew()
+            except Exception as exc:  # Redis away: the tick cannot run either; try again
+                log.debug("liveness renewal failed: %r", exc)
+
+
+def track(app: Celery, broker_url: str, held_of: HeldOf) -> HeldCalls | None:
+    """Renew the calls of kind `held_of` that `app`'s worker holds, from its first received
+    message until the worker shuts down. None when the broker is not Redis."""
+    if not is_redis(broker_url):
+        return None
+    calls: HeldCalls | None = getattr(app, "_ledgerflow_held", None)
+    if calls is None:
+        calls = HeldCalls(app, broker_url)
+        app._ledgerflow_held = calls  # type: ignore[attr-defined]
+        signals.task_received.connect(_starter(calls), weak=False)
+        signals.worker_shutdown.connect(_stopper(calls), weak=False)
+    calls.add(held_of)
+    return calls
+
+
+def _starter(calls: HeldCalls) -> Callable[..., None]:
+    def on_received(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is calls.app:
+            calls.start()
+
+    return on_received
+
+
+def _stopper(calls: HeldCalls) -> Callable[..., None]:
+    def on_shutdown(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is calls.app:
+            calls.stop()
+
+    return on_shutdown
+
+
+class BrokerWatch:
+    """What the reconcile tick asks Redis: stale held calls, fresh ones, and the epoch."""
+
+    def __init__(self, broker_url: str) -> None:
+        self._redis = _client(broker_url)
+        self._claim = self._redis.register_script(_CLAIM)
+        self._fresh = self._redis.register_script(_FRESH)
+        self._epoch = self._redis.register_script(_EPOCH)
+
+    def claim_stale(self, app_id: str, limit: int = 1000) -> list[Held]:
+        """Remove and return the calls of `app_id` whose holder stopped renewing them (each
+        is returned to one caller only, however many ticks run at once)."""
+        members = self._claim(keys=[live_key(app_id)], args=[STALE_SECONDS, limit])
+        return [h for m in members if (h := Held.parse(app_id, m)) is not None]
+
+    def held(self, app_id: str) -> set[tuple[str, str]]:
+        """(instance id, call key) of every call of `app_id` some live process holds."""
+        members = self._fresh(keys=[live_key(app_id)], args=[STALE_SECONDS])
+        return {(h.instance_id, h.key) for m in members if (h := Held.parse(app_id, m)) is not None}
+
+    def check_epoch(self, app_id: str) -> tuple[bool, bool]:
+        """(the epoch had vanished and is set again now, the recovery it scheduled is due
+        now). A due recovery is returned to one caller only."""
+        lost, due = self._epoch(keys=[f"ledgerflow:epoch:{app_id}", f"ledgerflow:recover:{app_id}"],
+                                args=[uuid.uuid4().hex, RECOVERY_GRACE_SECONDS])
+        return bool(lost), bool(due)
