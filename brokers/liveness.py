@@ -66,7 +66,7 @@ _EPOCH = _NOW + """
 local lost = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], ARGV[1])
-  redis.call('SET', KEYS[2], tostring(now + tonumber(ARGV[2])))
+  redis.call('SET', KEYS[2], string.format('%.6f', now + tonumber(ARGV[2])))
   lost = 1
 end
 local due = redis.call('GET', KEYS[2])
@@ -224,7 +224,10 @@ def _stopper(calls: HeldCalls) -> Callable[..., None]:
 class BrokerWatch:
     """What the reconcile tick asks Redis: stale held calls, fresh ones, and the epoch."""
 
-    def __init__(self, broker_url: str) -> None:
+    def __init__(self, broker_url: str, *, stale_seconds: float = STALE_SECONDS,
+                 grace_seconds: float = RECOVERY_GRACE_SECONDS) -> None:
+        self.stale_seconds = stale_seconds
+        self.grace_seconds = grace_seconds
         self._redis = _client(broker_url)
         self._claim = self._redis.register_script(_CLAIM)
         self._fresh = self._redis.register_script(_FRESH)
@@ -233,17 +236,17 @@ class BrokerWatch:
     def claim_stale(self, app_id: str, limit: int = 1000) -> list[Held]:
         """Remove and return the calls of `app_id` whose holder stopped renewing them (each
         is returned to one caller only, however many ticks run at once)."""
-        members = self._claim(keys=[live_key(app_id)], args=[STALE_SECONDS, limit])
+        members = self._claim(keys=[live_key(app_id)], args=[self.stale_seconds, limit])
         return [h for m in members if (h := Held.parse(app_id, m)) is not None]
 
     def held(self, app_id: str) -> set[tuple[str, str]]:
         """(instance id, call key) of every call of `app_id` some live process holds."""
-        members = self._fresh(keys=[live_key(app_id)], args=[STALE_SECONDS])
+        members = self._fresh(keys=[live_key(app_id)], args=[self.stale_seconds])
         return {(h.instance_id, h.key) for m in members if (h := Held.parse(app_id, m)) is not None}
 
     def check_epoch(self, app_id: str) -> tuple[bool, bool]:
         """(the epoch had vanished and is set again now, the recovery it scheduled is due
         now). A due recovery is returned to one caller only."""
         lost, due = self._epoch(keys=[f"ledgerflow:epoch:{app_id}", f"ledgerflow:recover:{app_id}"],
-                                args=[uuid.uuid4().hex, RECOVERY_GRACE_SECONDS])
+                                args=[uuid.uuid4().hex, self.grace_seconds])
         return bool(lost), bool(due)

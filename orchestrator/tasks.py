@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import Celery
 
-from brokers import messages, queues
+from brokers import liveness, messages, queues
 from orchestrator import ticker
 from orchestrator.service import OrchestratorService, Publisher
 from persistence.errors import StoreUnavailable
@@ -35,6 +35,9 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     """Bind the service's entry points to Celery task names on `app`. `process_limit` caps
     the steps this process runs at once (Dapr's maxConcurrentWorkflowInvocations)."""
     slots = threading.BoundedSemaphore(process_limit) if process_limit else contextlib.nullcontext()
+    broker_url = str(app.conf.broker_url or "")
+    watch = liveness.BrokerWatch(broker_url) if liveness.is_redis(broker_url) else None
+    liveness.track(app, broker_url, held_result(service.app_id))
 
     @app.task(name=queues.ORCHESTRATE_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def orchestrate(instance_id: str) -> None:
@@ -54,4 +57,14 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
 
     @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)
     def tick(app_id: str | None = None) -> None:
-        ticker.tick(service, app_id=app_id)
+        ticker.tick(service, app_id=app_id, watch=watch)
+
+
+def held_result(app_id: str) -> liveness.HeldOf:
+    """An orchestrator holds the result in a `deliver` message until its step commits: if it
+    dies first, the tick sends the call again (the workers send the remembered result)."""
+
+    def held(name: str, args: tuple[Any, ...]) -> liveness.Held | None:
+        return liveness.Held(app_id, args[0], args[1]["message_id"]) if name == queues.DELIVER_TASK else None
+
+    return held

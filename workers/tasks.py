@@ -12,11 +12,11 @@ from typing import Any
 
 from celery import Celery, signals
 
-from brokers import messages, queues
+from brokers import liveness, messages, queues
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
-from workers.activity import result_message, run_activity, wall_clock
+from workers.activity import result_message, result_message_id, run_activity, wall_clock
 from workers.limits import ActivityGate, DeliveryCap
 
 log = logging.getLogger("ledgerflow.worker")
@@ -29,6 +29,7 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
     cap = cap or DeliveryCap(None, 0)
     for name in registry.activity_names():
         register_activity_task(app, registry, name, gate, cap)
+    liveness.track(app, str(app.conf.broker_url or ""), held_call)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -70,6 +71,16 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
     run.__name__ = run.__qualname__ = name
     app.task(name=task_name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, max_retries=None,
              ignore_result=True)(run)
+
+
+def held_call(name: str, args: tuple[Any, ...]) -> liveness.Held | None:
+    """A worker holds each activity call it reserved, from receipt until acknowledged: if the
+    worker dies, its owner's tick sends the call again (the same execution id)."""
+    if queues.activity_name_of(name) is None:
+        return None
+    request = args[0]
+    return liveness.Held(request["app_id"], request["instance_id"],
+                         result_message_id(request["generation"], request["task_id"]))
 
 
 def own_app_id(app: Celery) -> str | None:

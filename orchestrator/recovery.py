@@ -1,0 +1,95 @@
+"""Recovery by liveness, run by the reconcile tick (see `brokers.liveness`).
+
+- A call whose holder stopped renewing it (an activity worker killed mid-call, an
+  orchestrator killed while committing its result) is sent again at once, with the same
+  execution id: the workers' call memory runs it again only if it never finished, else
+  sends the remembered result again.
+- When the broker lost its data (its epoch vanished), every call sent and not held by a live
+  process is sent again, and every instance with a pending inbox is woken, once the workers
+  had `RECOVERY_GRACE_SECONDS` to renew what they still hold.
+
+A call merely waiting in a queue is never held, so it is never sent again for waiting.
+Every action is logged on its own line: what was re-sent, why, for which instance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from brokers.liveness import RECOVERY_GRACE_SECONDS, BrokerWatch
+from orchestrator.service import OrchestratorService
+from persistence.records import OUTBOX_ACTIVITY, OutboxRecord
+
+log = logging.getLogger("ledgerflow.recovery")
+
+#: Wake-ups published after a broker data loss, at most (the oldest inboxes first).
+WAKE_LIMIT = 100_000
+
+
+def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
+    """Run the liveness and broker-loss checks for the service's app; returns the number of
+    recovery actions taken (calls re-sent, instances woken)."""
+    app = service.app_id
+    try:
+        stale = watch.claim_stale(app)
+        lost, due = watch.check_epoch(app)
+    except Exception as exc:  # Redis away: nothing to learn now; the tick comes back
+        log.debug("liveness check failed: %r", exc)
+        return 0
+    actions = 0
+    if stale:
+        holders = {(h.instance_id, h.key): h.holder for h in stale}
+        rows = service.store.sent_activity_calls(app, list(holders))
+        actions += resend(service, rows, lambda row: f"its holder {holders[(row.instance_id or '', row.dedup_key or '')]} "
+                                                    "stopped renewing its liveness mark")
+    if lost:
+        log.warning("the broker lost its data (the epoch of app %s was gone): calls no process holds are "
+                    "re-sent in %gs", app, RECOVERY_GRACE_SECONDS)
+    if due:
+        held = watch.held(app)
+        rows = [r for r in service.store.sent_activity_calls(app) if (r.instance_id, r.dedup_key) not in held]
+        actions += resend(service, rows, lambda _: "the broker lost its data and no live process holds it")
+        for instance_id, owner in service.store.pending_instances(now, app_id=app, limit=WAKE_LIMIT):
+            service.publisher.orchestrate(owner, instance_id)
+            log.warning("woke instance %s: the broker lost its data while its inbox had work", instance_id,
+                        extra={"instance_id": instance_id})
+            actions += 1
+    return actions
+
+
+def held_calls(watch: BrokerWatch, app_id: str) -> set[tuple[str, str]]:
+    """(instance id, call key) of the calls of `app_id` live processes hold; empty when Redis
+    does not answer."""
+    try:
+        return watch.held(app_id)
+    except Exception as exc:
+        log.debug("liveness check failed: %r", exc)
+        return set()
+
+
+def resend(service: OrchestratorService, rows: Sequence[OutboxRecord], why: Callable[[OutboxRecord], str]) -> int:
+    """Publish again the activity rows whose instance still waits for them, logging each
+    with `why(row)`; returns how many were sent."""
+    todo = current(service, rows)
+    for _, row in todo:
+        request = json.loads(row.payload)
+        log.warning("re-sent activity %s (%s, attempt %s) of instance %s: %s", request.get("name"), row.dedup_key,
+                    request.get("attempt"), row.instance_id, why(row), extra={"instance_id": row.instance_id})
+    service.publish(todo)
+    return len(todo)
+
+
+def current(service: OrchestratorService, rows: Sequence[OutboxRecord]) -> list[tuple[int, OutboxRecord]]:
+    """The rows whose result someone still waits for: activity rows of a terminal instance,
+    or of an earlier generation, are left alone."""
+    out = []
+    for row in rows:
+        if row.instance_id is not None and row.kind == OUTBOX_ACTIVITY:
+            inst = service.store.get_instance(row.instance_id)
+            if inst is None or inst.is_terminal or inst.generation != json.loads(row.payload).get("generation"):
+                continue
+        out.append((row.id, row))
+    return out
