@@ -38,8 +38,8 @@ def _longest_gap(times: list[float], start: float, end: float) -> float:
 
 def c1_worker_kills(make_stack: MakeStack, faults: Faults, rng: Random, row: RowReport, *, workflows: int,
                     fan_out: int, kill_every: float, workers: int = 3, max_kills: int | None = None,
-                    lease: float = 10, timeout: float = 600) -> None:
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
+                    timeout: float = 600) -> None:
+    stack = make_stack()
     stack.start_orchestrator()
     for i in range(workers):
         stack.start_worker(f"worker-{i}", 2)
@@ -80,7 +80,7 @@ def c1_worker_kills(make_stack: MakeStack, faults: Faults, rng: Random, row: Row
     row.figure("activity executions", len(starts))
     row.figure("duplicate executions", stack.ledger.duplicates())
     row.figure("latency", spread(lat))
-    row.figure("longest recovery gap", f"{_longest_gap(starts, t0 + 1, t1):.1f}s (activity lease {lease:g}s)")
+    row.figure("longest recovery gap", f"{_longest_gap(starts, t0 + 1, t1):.1f}s (default settings)")
     row.figure("wall", f"{waited:.1f}s")
     row.figure("checker", report.summary())
     assert len(starts) >= len(ids) * fan_out
@@ -93,10 +93,8 @@ def c2_long_activity_killed(make_stack: MakeStack, faults: Faults, row: RowRepor
                             kill_at: float, timeout: float = 300) -> None:
     """Two kills of a `seconds` activity at `kill_at`: of the pool process running it (the
     worker's main process requeues at once) and of the whole worker (nobody acks: the
-    activity lease re-dispatches it to a new worker)."""
-    lease = seconds + max(2.0, seconds / 3)
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease),
-                            "LEDGERFLOW_VISIBILITY_TIMEOUT": str(int(seconds * 1.2 + 2))})
+    reconcile tick sends it again to a new worker when its liveness mark goes stale)."""
+    stack = make_stack()
     stack.start_all(workers=1)
     stack.warm_up()
     client = stack.client()
@@ -124,7 +122,7 @@ def c2_long_activity_killed(make_stack: MakeStack, faults: Faults, row: RowRepor
     stack.check(expected_output={iid: 42 for iid in stack.acknowledged[2:]})
     row.figure("activity", f"{seconds:g}s, killed at {kill_at:g}s")
     row.figure("redelivery after pool-process kill", f"{results['pool-process']:.1f}s")
-    row.figure("redelivery after whole-worker kill", f"{results['whole-worker']:.1f}s (activity lease {lease:g}s)")
+    row.figure("redelivery after whole-worker kill", f"{results['whole-worker']:.1f}s (default settings)")
 
 
 def _children(pid: int) -> list[int]:
@@ -152,7 +150,7 @@ def c3_orchestrator_crash_loop(make_stack: MakeStack, faults: Faults, rng: Rando
     """The orchestrator exits (os._exit) at its Nth step, alternately right after the commit
     and right before it, N drawn from `crash_after`; it is respawned each time, `max_crashes`
     times, then a clean one finishes the run."""
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": "8"})
+    stack = make_stack()
     for i in range(2):
         stack.start_worker(f"worker-{i}")
     stack.start_beat()
@@ -337,8 +335,8 @@ def _probe(stack: ChaosStack, client: Any, timeout: float) -> float:
 
 
 def c6_redis_restarts(make_stack: MakeStack, faults: Faults, rng: Random, row: RowReport, *, workflows: int,
-                      restarts: int, interval: tuple[float, float], lease: float = 6, timeout: float = 600) -> None:
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
+                      restarts: int, interval: tuple[float, float], timeout: float = 600) -> None:
+    stack = make_stack()
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client()
@@ -389,8 +387,8 @@ def c6_redis_restarts(make_stack: MakeStack, faults: Faults, rng: Random, row: R
 
 
 def c7_redis_loses_queue(make_stack: MakeStack, faults: Faults, row: RowReport, *, activities: int,
-                         lease: float = 8, timeout: float = 600) -> None:
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
+                         timeout: float = 600) -> None:
+    stack = make_stack()
     stack.start_orchestrator()
     stack.start_beat()
     client = stack.client()
@@ -411,7 +409,7 @@ def c7_redis_loses_queue(make_stack: MakeStack, faults: Faults, row: RowReport, 
     row.figure("activities queued, then lost with Redis", queued)
     row.figure("recovered (re-sent from the outbox)", resent)
     row.figure("recovery", f"all {len(ids)} workflows COMPLETED {waited:.1f}s after Redis came back "
-                           f"(activity lease {lease:g}s)")
+                           "(default settings)")
     row.figure("duplicate executions", stack.ledger.duplicates())
     row.figure("checker", report.summary())
     assert resent >= queued, f"only {resent} of the {queued} lost activities were re-sent"
@@ -421,8 +419,8 @@ def c7_redis_loses_queue(make_stack: MakeStack, faults: Faults, row: RowReport, 
 
 
 def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, workflows: int, down_for: float,
-                      lease: float = 10, timeout: float = 600) -> None:
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
+                      timeout: float = 600) -> None:
+    stack = make_stack()
     stack.start_all(workers=2)
     stack.start_api(token=uuid.uuid4().hex)
     stack.warm_up()
@@ -453,7 +451,7 @@ def c8_postgres_crash(make_stack: MakeStack, faults: Faults, row: RowReport, *, 
     row.figure("5xx other than 503", sum(fivexx.values()))
     row.figure("API answers after restart", after["api"])
     row.figure("drain after restart", f"{drain:.1f}s")
-    row.figure("duplicate executions", f"{stack.ledger.duplicates()} (activity lease {lease:g}s)")
+    row.figure("duplicate executions", stack.ledger.duplicates())
     row.figure("checker", report.summary())
     assert before["api"] and set(before["api"]) == {"200"}, f"the API did not answer before the fault: {before}"
     assert during["api"].get("503", 0) > 0, f"the API never answered 503 while PostgreSQL was down: {during}"
@@ -477,8 +475,8 @@ def _minus(counts: dict[str, int], *earlier: dict[str, int]) -> dict[str, int]:
 
 
 def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random, row: RowReport, *, workflows: int,
-                             every: float, sleep: float = 0.2, lease: float = 10, timeout: float = 600) -> None:
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": str(lease)})
+                             every: float, sleep: float = 0.2, timeout: float = 600) -> None:
+    stack = make_stack()
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client()
@@ -507,7 +505,7 @@ def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random,
     row.figure("workflows", f"{len(ids)} chains of 3 ({len(stack.unconfirmed)} starts unconfirmed)")
     row.figure("terminations", f"{faults.count('pg-terminate')} rounds, {killed[0]} backends")
     row.figure("retried steps (database errors in orchestrator logs)", failed_steps)
-    row.figure("duplicate executions", f"{stack.ledger.duplicates()} (activity lease {lease:g}s)")
+    row.figure("duplicate executions", stack.ledger.duplicates())
     row.figure("wall", f"{waited:.1f}s")
     row.figure("checker", report.summary())
 
@@ -517,7 +515,7 @@ def c9_terminate_connections(make_stack: MakeStack, faults: Faults, rng: Random,
 
 def n1_redis_resets(make_stack: MakeStack, faults: Faults, row: RowReport, *, workflows: int, every: float,
                     duration: float, timeout: float = 600) -> None:
-    stack = make_stack(redis_proxy=True, env={"LEDGERFLOW_ACTIVITY_LEASE": "8"})
+    stack = make_stack(redis_proxy=True)
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client()
@@ -552,7 +550,7 @@ def n1_redis_resets(make_stack: MakeStack, faults: Faults, row: RowReport, *, wo
 
 def n2_postgres_blackhole(make_stack: MakeStack, faults: Faults, row: RowReport, *, workflows: int, hole: float,
                           timeout: float = 600) -> None:
-    stack = make_stack(pg_proxy=True, env={"LEDGERFLOW_ACTIVITY_LEASE": "10"})
+    stack = make_stack(pg_proxy=True)
     stack.start_all(workers=2)
     stack.warm_up()
     client = stack.client(database_url=stack.engine_db_url)
@@ -820,7 +818,7 @@ def t2_restart_everything(make_stack: MakeStack, faults: Faults, rng: Random, ro
     """Timers of `window` seconds while every component is restarted at a random moment of
     the window: orchestrator, worker, beat (kill -9), Redis (kill -9, no persistence) and
     PostgreSQL (fast stop, start)."""
-    stack = make_stack(env={"LEDGERFLOW_ACTIVITY_LEASE": "6"})
+    stack = make_stack()
     stack.start_all(workers=1)
     stack.warm_up()
     client = stack.client()

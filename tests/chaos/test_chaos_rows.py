@@ -35,7 +35,7 @@ def n(count: int, least: int = 1) -> int:
 @pytest.mark.row("C1")
 def test_c1(make_stack, faults, chaos_rng, row) -> None:
     scenarios.c1_worker_kills(make_stack, faults, chaos_rng, row, workflows=n(1000), fan_out=10, kill_every=2.0,
-                              workers=3, lease=15, timeout=3600)
+                              workers=3, timeout=3600)
 
 
 @pytest.mark.row("C2")
@@ -64,24 +64,22 @@ def test_c5(make_stack, faults, chaos_rng, row) -> None:
 
 @pytest.mark.row("C6")
 def test_c6(make_stack, faults, chaos_rng, row) -> None:
-    scenarios.c6_redis_restarts(make_stack, faults, chaos_rng, row, workflows=n(200), restarts=20, interval=(5, 15),
-                                lease=15, timeout=1800)
+    scenarios.c6_redis_restarts(make_stack, faults, chaos_rng, row, workflows=n(200), restarts=20, interval=(5, 15), timeout=1800)
 
 
 @pytest.mark.row("C7")
 def test_c7(make_stack, faults, row) -> None:
-    scenarios.c7_redis_loses_queue(make_stack, faults, row, activities=n(2000, 10), lease=30, timeout=1800)
+    scenarios.c7_redis_loses_queue(make_stack, faults, row, activities=n(2000, 10), timeout=1800)
 
 
 @pytest.mark.row("C8")
 def test_c8(make_stack, faults, row) -> None:
-    scenarios.c8_postgres_crash(make_stack, faults, row, workflows=n(200), down_for=10, lease=60, timeout=1800)
+    scenarios.c8_postgres_crash(make_stack, faults, row, workflows=n(200), down_for=10, timeout=1800)
 
 
 @pytest.mark.row("C9")
 def test_c9(make_stack, faults, chaos_rng, row) -> None:
-    scenarios.c9_terminate_connections(make_stack, faults, chaos_rng, row, workflows=n(1000), every=3, sleep=0.05,
-                                       lease=60, timeout=3600)
+    scenarios.c9_terminate_connections(make_stack, faults, chaos_rng, row, workflows=n(1000), every=3, sleep=0.05, timeout=3600)
 
 
 # -- network ---------------------------------------------------------------------------------------
