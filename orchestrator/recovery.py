@@ -71,13 +71,15 @@ def held_calls(watch: BrokerWatch, app_id: str) -> set[tuple[str, str]]:
 
 
 def resend(service: OrchestratorService, rows: Sequence[OutboxRecord], why: Callable[[OutboxRecord], str]) -> int:
-    """Publish again the activity rows whose instance still waits for them, logging each
-    with `why(row)`; returns how many were sent."""
+    """Publish again the rows whose result someone still waits for, logging each with
+    `why(row)`; returns how many were sent."""
     todo = current(service, rows)
     for _, row in todo:
         request = json.loads(row.payload)
-        log.warning("re-sent activity %s (%s, attempt %s) of instance %s: %s", request.get("name"), row.dedup_key,
-                    request.get("attempt"), row.instance_id, why(row), extra={"instance_id": row.instance_id})
+        what = f"activity {request.get('name')} ({row.dedup_key}, attempt {request.get('attempt')})" \
+            if row.kind == OUTBOX_ACTIVITY else row.kind
+        log.warning("re-sent %s of instance %s: %s", what, row.instance_id, why(row),
+                    extra={"instance_id": row.instance_id})
     service.publish(todo)
     return len(todo)
 

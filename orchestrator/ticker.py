@@ -19,7 +19,7 @@ from orchestrator import inbox, recovery
 from orchestrator.engine import events as ev
 from orchestrator.service import OrchestratorService
 from persistence import errors as store_errors
-from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, TimerRecord, utcnow
+from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, utcnow
 
 log = logging.getLogger("ledgerflow.ticker")
 
@@ -98,6 +98,10 @@ def _resend_outbox(service: OrchestratorService, now: datetime, watch: BrokerWat
     if rows and watch is not None:
         held = recovery.held_calls(watch, service.app_id)  # running: the claim renewed their lease
         rows = [r for r in rows if r.kind != OUTBOX_ACTIVITY or (r.instance_id, r.dedup_key) not in held]
-    live = recovery.current(service, rows)
-    service.publish(live)
-    return len(live)
+    return recovery.resend(service, rows, _lease_reason)
+
+
+def _lease_reason(row: OutboxRecord) -> str:
+    if row.attempts == 0:
+        return "never published after the commit of its step"
+    return f"no result, no live holder and its lease ran out (sent {row.attempts} time(s))"
