@@ -2,9 +2,12 @@
 
 **Held calls.** A Celery worker's main process knows every message it has reserved
 (`celery.worker.state.reserved_requests`: received, waiting for a pool process, or running,
-until acknowledged). A thread of that process renews, every `RENEW_SECONDS`, one member per
-held call in a sorted set per owner app, `ledgerflow:live:<app>`, scored with Redis's own
-clock; a call it no longer holds is removed at the next renewal. Activity workers hold
+until acknowledged). A thread of that process renews, as each message arrives and every
+`RENEW_SECONDS`, one member per held call in a sorted set per owner app,
+`ledgerflow:live:<app>`, scored with Redis's own clock; a call it no longer holds is removed
+at the next renewal. A call's holder key names the first live process holding it: a copy
+received elsewhere meanwhile (a re-send, a message Redis restored) is not run
+(`HeldCalls.held_elsewhere`). Activity workers hold
 activity calls, orchestrators hold the results they are committing (`deliver`). A member
 whose score is older than `STALE_SECONDS` belongs to a process that stopped (killed, frozen,
 cut off): the owner's reconcile tick claims it (`BrokerWatch.claim_stale`) and sends the call
@@ -39,19 +42,31 @@ log = logging.getLogger("ledgerflow.liveness")
 
 #: How often a worker process renews the calls it holds.
 RENEW_SECONDS = 1.0
+#: At most one renewal per this many seconds when messages arrive fast (each wakes it).
+MIN_RENEW_GAP = 0.05
 #: A held call not renewed for this long belongs to a process that stopped.
 STALE_SECONDS = 5.0
 #: After the epoch vanished, how long to let workers renew what they hold before re-sending.
 RECOVERY_GRACE_SECONDS = 3.0
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
-# KEYS[i]: the set of member i; ARGV[1]: how many of the pairs to add (the rest are removed)
+# KEYS[2i-1]: the set of member i, KEYS[2i]: its call's holder key. ARGV[1]: how many of the
+# members to add (the rest are removed), ARGV[2]: this holder, ARGV[3]: stale seconds,
+# ARGV[3+i]: member i. A call's holder key names the first live process that holds it.
 _RENEW = _NOW + """
-local n = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  if i <= n then redis.call('ZADD', KEYS[i], now, ARGV[i + 1]) else redis.call('ZREM', KEYS[i], ARGV[i + 1]) end
+local n, holder, ttl = tonumber(ARGV[1]), ARGV[2], math.ceil(tonumber(ARGV[3]))
+for i = 1, #KEYS / 2 do
+  local set, call, member = KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + i]
+  local current = redis.call('GET', call)
+  if i <= n then
+    redis.call('ZADD', set, now, member)
+    if not current or current == holder then redis.call('SET', call, holder, 'EX', ttl) end
+  else
+    redis.call('ZREM', set, member)
+    if current == holder then redis.call('DEL', call) end
+  end
 end
-return #KEYS
+return n
 """
 # KEYS[1]: the set; ARGV: stale seconds, limit. Removes and returns the stale members.
 _CLAIM = _NOW + """
@@ -95,6 +110,10 @@ class Held:
     def member(self) -> str:
         return json.dumps([self.instance_id, self.key, self.holder], separators=(",", ":"))
 
+    def holder_key(self) -> str:
+        """Names the process holding the call (the first one, while it lives)."""
+        return f"ledgerflow:holder:{self.app_id}:{self.instance_id}:{self.key}"
+
     @classmethod
     def parse(cls, app_id: str, member: bytes | str) -> Held | None:
         try:
@@ -127,16 +146,17 @@ class HeldCalls:
         self._redis = _client(broker_url)
         self._renew = self._redis.register_script(_RENEW)
         self._kinds: list[HeldOf] = []
-        self._renewed: set[tuple[str, str]] = set()
+        self._renewed: set[Held] = set()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def add(self, held_of: HeldOf) -> None:
         self._kinds.append(held_of)
 
-    def held(self) -> set[tuple[str, str]]:
-        """(set key, member) of every call this process holds now."""
+    def held(self) -> set[Held]:
+        """Every call this process holds now."""
         from celery.worker import state
 
         for _ in range(5):  # the consumer thread changes the set while we copy it
@@ -147,7 +167,7 @@ class HeldCalls:
                 continue
         else:
             return set(self._renewed)
-        out: set[tuple[str, str]] = set()
+        out: set[Held] = set()
         for req in requests:
             if getattr(req, "app", None) is not self.app:
                 continue
@@ -157,19 +177,33 @@ class HeldCalls:
                 except (KeyError, IndexError, TypeError, AttributeError):
                     call = None
                 if call is not None:
-                    call = Held(call.app_id, call.instance_id, call.key, self.holder)
-                    out.add((live_key(call.app_id), call.member()))
+                    out.add(Held(call.app_id, call.instance_id, call.key, self.holder))
         return out
 
     def renew(self) -> None:
         """One renewal: add (with Redis's clock) what is held, remove what no longer is."""
         with self._lock:
             now = self.held()
-            gone = self._renewed - now
-            pairs = [*now, *gone]
-            if pairs:
-                self._renew(keys=[k for k, _ in pairs], args=[len(now), *[m for _, m in pairs]])
+            calls = [*now, *(self._renewed - now)]
+            if calls:
+                self._renew(keys=[k for c in calls for k in (live_key(c.app_id), c.holder_key())],
+                            args=[len(now), self.holder, STALE_SECONDS, *[c.member() for c in calls]])
             self._renewed = now
+
+    def held_elsewhere(self, call: Held) -> bool:
+        """Whether another live process holds `call` (this one is a copy: a re-send or a
+        message Redis restored while the first still runs). False when Redis does not answer."""
+        try:
+            holder = self._redis.get(call.holder_key())
+        except Exception as exc:
+            log.debug("liveness check failed: %r", exc)
+            return False
+        return holder is not None and holder.decode() != self.holder
+
+    def notify(self) -> None:
+        """A message was received: renew at once (started on the first)."""
+        self.start()
+        self._wake.set()
 
     def start(self) -> None:
         with self._lock:
@@ -181,13 +215,17 @@ class HeldCalls:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(RENEW_SECONDS):
+        while not self._stop.is_set():
+            self._wake.wait(RENEW_SECONDS)
+            self._wake.clear()
             try:
                 self.renew()
             except Exception as exc:  # Redis away: the tick cannot run either; try again
                 log.debug("liveness renewal failed: %r", exc)
+            self._stop.wait(MIN_RENEW_GAP)  # many messages received at once: one renewal for them
 
 
 def track(app: Celery, broker_url: str, held_of: HeldOf) -> HeldCalls | None:
@@ -208,7 +246,7 @@ def track(app: Celery, broker_url: str, held_of: HeldOf) -> HeldCalls | None:
 def _starter(calls: HeldCalls) -> Callable[..., None]:
     def on_received(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is calls.app:
-            calls.start()
+            calls.notify()
 
     return on_received
 

@@ -27,9 +27,9 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
     """Register every activity of `registry` as its own Celery task on `app`."""
     gate = gate or ActivityGate()
     cap = cap or DeliveryCap(None, 0)
+    held = liveness.track(app, str(app.conf.broker_url or ""), held_call)
     for name in registry.activity_names():
-        register_activity_task(app, registry, name, gate, cap)
-    liveness.track(app, str(app.conf.broker_url or ""), held_call)
+        register_activity_task(app, registry, name, gate, cap, held)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -41,7 +41,7 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         if request is None:
             return
         if activity in registry.activity_names():  # registered after the worker started
-            register_activity_task(app, registry, activity, gate, cap)
+            register_activity_task(app, registry, activity, gate, cap, held)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)
             return
@@ -52,12 +52,18 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
     signals.task_unknown.connect(on_unknown, weak=False)
 
 
-def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap) -> None:
+def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap,
+                           held: liveness.HeldCalls | None = None) -> None:
     task_name = queues.activity_task_name(name)
     if task_name in app.tasks:
         return
 
     def run(self: Any, request: dict[str, Any]) -> None:
+        call = held_call(task_name, (request,))
+        if held is not None and call is not None and held.held_elsewhere(call):
+            log.info("activity call held by another live worker: this copy is not run", extra={
+                "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
+            return
         with gate.enter(self, name):
             message, parked = cap.begin(request)
             if message is not None:  # a re-sent copy of a call that already finished
