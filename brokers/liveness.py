@@ -17,9 +17,11 @@ heartbeats say which worker lives, not which calls it holds.
 **Epoch.** `ledgerflow:epoch:<app>` is set once and never expires. When a tick finds it
 missing, Redis lost its data (a FLUSHALL, a restart without persistence, a failover to an
 empty replica): the tick sets it again and schedules a recovery `RECOVERY_GRACE_SECONDS`
-later (time for the workers to renew what they still hold), which re-sends every call no
-process holds (`BrokerWatch.check_epoch`). The first tick of a new deployment finds no epoch
-either; its recovery re-sends only what was outstanding, which is harmless.
+later (time for the workers to renew what they still hold), which re-sends every call
+published before the loss was found that no process holds (`BrokerWatch.check_epoch`). An
+orchestrator checks the epoch when it starts, too: a new deployment sets it before it
+publishes anything (so a backlog is never taken for a loss), and a loss that happened while
+no orchestrator ran is found there.
 
 Everything here fails open: when Redis does not answer, nothing is renewed or claimed.
 """
@@ -31,6 +33,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,20 +79,24 @@ return stale
 """
 # KEYS[1]: the set; ARGV[1]: stale seconds. The members renewed lately.
 _FRESH = _NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')"
-# KEYS: epoch, recovery due time; ARGV: a new epoch token, grace seconds. -> {lost, recover now}
+# KEYS: epoch, recovery; ARGV: a new epoch token, grace seconds, the caller's unix time, whether
+# to take a due recovery. -> {lost, due, the caller's unix time when the loss was found}
 _EPOCH = _NOW + """
 local lost = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], ARGV[1])
-  redis.call('SET', KEYS[2], string.format('%.6f', now + tonumber(ARGV[2])))
+  redis.call('SET', KEYS[2], string.format('%.6f', now + tonumber(ARGV[2])) .. ' ' .. ARGV[3])
   lost = 1
 end
-local due = redis.call('GET', KEYS[2])
-if due and tonumber(due) <= now then
-  redis.call('DEL', KEYS[2])
-  return {lost, 1}
+local recovery = redis.call('GET', KEYS[2])
+if ARGV[4] == '1' and recovery then
+  local due, found = string.match(recovery, '(%S+) (%S+)')
+  if tonumber(due) <= now then
+    redis.call('DEL', KEYS[2])
+    return {lost, 1, found}
+  end
 end
-return {lost, 0}
+return {lost, 0, ''}
 """
 
 
@@ -282,9 +289,12 @@ class BrokerWatch:
         members = self._fresh(keys=[live_key(app_id)], args=[self.stale_seconds])
         return {(h.instance_id, h.key) for m in members if (h := Held.parse(app_id, m)) is not None}
 
-    def check_epoch(self, app_id: str) -> tuple[bool, bool]:
-        """(the epoch had vanished and is set again now, the recovery it scheduled is due
-        now). A due recovery is returned to one caller only."""
-        lost, due = self._epoch(keys=[f"ledgerflow:epoch:{app_id}", f"ledgerflow:recover:{app_id}"],
-                                args=[uuid.uuid4().hex, self.grace_seconds])
-        return bool(lost), bool(due)
+    def check_epoch(self, app_id: str, *, take_due: bool = True) -> tuple[bool, float | None]:
+        """(the epoch had vanished and is set again now; with `take_due`, the unix time the
+        loss was found when the recovery it scheduled is due now, else None). A due recovery
+        is returned to one caller only. Calls published after that time are in the new
+        broker: the recovery leaves them alone."""
+        lost, due, found = self._epoch(keys=[f"ledgerflow:epoch:{app_id}", f"ledgerflow:recover:{app_id}"],
+                                       args=[uuid.uuid4().hex, self.grace_seconds, f"{time.time():.6f}",
+                                             int(take_due)])
+        return bool(lost), float(found) if due else None

@@ -4,9 +4,9 @@
   orchestrator killed while committing its result) is sent again at once, with the same
   execution id: the workers' call memory runs it again only if it never finished, else
   sends the remembered result again.
-- When the broker lost its data (its epoch vanished), every call sent and not held by a live
-  process is sent again, and every instance with a pending inbox is woken, once the workers
-  had `RECOVERY_GRACE_SECONDS` to renew what they still hold.
+- When the broker lost its data (its epoch vanished), every call published before the loss
+  was found and not held by a live process is sent again, and every instance with a pending
+  inbox is woken, once the workers had `RECOVERY_GRACE_SECONDS` to renew what they hold.
 
 A call merely waiting in a queue is never held, so it is never sent again for waiting.
 Every action is logged on its own line: what was re-sent, why, for which instance.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 
 from brokers.liveness import RECOVERY_GRACE_SECONDS, BrokerWatch
 from orchestrator.service import OrchestratorService
@@ -35,7 +35,7 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
     app = service.app_id
     try:
         stale = watch.claim_stale(app)
-        lost, due = watch.check_epoch(app)
+        lost, found = watch.check_epoch(app)
     except Exception as exc:  # Redis away: nothing to learn now; the tick comes back
         log.debug("liveness check failed: %r", exc)
         return 0
@@ -46,11 +46,12 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
         actions += resend(service, rows, lambda row: f"its holder {holders[(row.instance_id or '', row.dedup_key or '')]} "
                                                     "stopped renewing its liveness mark")
     if lost:
-        log.warning("the broker lost its data (the epoch of app %s was gone): calls no process holds are "
-                    "re-sent in %gs", app, RECOVERY_GRACE_SECONDS)
-    if due:
+        log_loss(app)
+    if found is not None:
         held = watch.held(app)
-        rows = [r for r in service.store.sent_activity_calls(app) if (r.instance_id, r.dedup_key) not in held]
+        before = datetime.fromtimestamp(found, timezone.utc)
+        rows = [r for r in service.store.sent_activity_calls(app, sent_before=before)
+                if (r.instance_id, r.dedup_key) not in held]
         actions += resend(service, rows, lambda _: "the broker lost its data and no live process holds it")
         for instance_id, owner in service.store.pending_instances(now, app_id=app, limit=WAKE_LIMIT):
             service.publisher.orchestrate(owner, instance_id)
@@ -58,6 +59,23 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
                         extra={"instance_id": instance_id})
             actions += 1
     return actions
+
+
+def check_at_start(watch: BrokerWatch, app_id: str) -> None:
+    """An orchestrator starting: set the epoch if it is missing (a new deployment, or a loss
+    while no orchestrator ran; the recovery it schedules re-sends what was published before)."""
+    try:
+        lost, _ = watch.check_epoch(app_id, take_due=False)
+    except Exception as exc:  # Redis away: the first tick checks again
+        log.debug("liveness check failed: %r", exc)
+        return
+    if lost:
+        log_loss(app_id)
+
+
+def log_loss(app_id: str) -> None:
+    log.warning("the broker has no epoch for app %s (a new deployment, or the broker lost its data): calls "
+                "published before now that no process holds are re-sent in %gs", app_id, RECOVERY_GRACE_SECONDS)
 
 
 def held_calls(watch: BrokerWatch, app_id: str) -> set[tuple[str, str]]:

@@ -10,7 +10,7 @@ from typing import Any
 from celery import Celery
 
 from brokers import liveness, messages, queues
-from orchestrator import ticker
+from orchestrator import recovery, ticker
 from orchestrator.service import OrchestratorService, Publisher
 from persistence.errors import StoreUnavailable
 
@@ -37,6 +37,8 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     slots = threading.BoundedSemaphore(process_limit) if process_limit else contextlib.nullcontext()
     broker_url = str(app.conf.broker_url or "")
     watch = liveness.BrokerWatch(broker_url) if liveness.is_redis(broker_url) else None
+    if watch is not None:
+        recovery.check_at_start(watch, service.app_id)
     liveness.track(app, broker_url, held_result(service.app_id))
 
     @app.task(name=queues.ORCHESTRATE_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -392,17 +392,19 @@ class Store:
             return rows
 
     def sent_activity_calls(
-        self, app_id: str, keys: Sequence[tuple[str, str]] | None = None
+        self, app_id: str, keys: Sequence[tuple[str, str]] | None = None, sent_before: datetime | None = None
     ) -> list[records.OutboxRecord]:
         """Activity outbox rows already sent and still waiting for their result, of the
         instances of ``app_id``; only those with these ``(instance_id, dedup_key)`` when
-        ``keys`` is given."""
+        ``keys`` is given, only those last sent before ``sent_before`` when it is."""
         o, n = schema.outbox, schema.instances
         stmt = (
             sa.select(o).join(n, n.c.instance_id == o.c.instance_id)
             .where(n.c.app_id == app_id, o.c.kind == records.OUTBOX_ACTIVITY, o.c.sent_at.is_not(None))
             .order_by(o.c.id)
         )
+        if sent_before is not None:
+            stmt = stmt.where(o.c.sent_at < sent_before)
         with self._read() as conn:
             if keys is None:
                 return [ops.to_outbox(r) for r in conn.execute(stmt)]

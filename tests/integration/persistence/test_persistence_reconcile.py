@@ -165,3 +165,5 @@ def test_sent_activity_calls_are_the_app_s_activity_rows_awaiting_a_result(store
     chosen = store.sent_activity_calls(b.APP, [("wf-1", "task:0:1"), ("wf-2", "task:0:0"), ("wf-other", "task:0:0")])
     assert [(o.instance_id, o.dedup_key) for o in chosen] == [("wf-1", "task:0:1"), ("wf-2", "task:0:0")]
     assert store.sent_activity_calls(b.APP, []) == []
+    assert store.sent_activity_calls(b.APP, sent_before=t0) == []  # published after a loss was found
+    assert len(store.sent_activity_calls(b.APP, sent_before=t0 + timedelta(seconds=1))) == 3
