@@ -5,9 +5,10 @@
 until acknowledged). A thread of that process renews, as each message arrives and every
 `RENEW_SECONDS`, one member per held call in a sorted set per owner app,
 `ledgerflow:live:<app>`, scored with Redis's own clock; a call it no longer holds is removed
-at the next renewal. A call's holder key names the first live process holding it: a copy
-received elsewhere meanwhile (a re-send, a message Redis restored) is not run
-(`HeldCalls.held_elsewhere`). Activity workers hold
+at the next renewal. A pool process also marks the call itself when it starts and clears
+it when done (`HeldCalls.begin`/`end`), so a worker killed a moment after receiving a call
+still leaves a mark. A call's holder key names the first live process holding it: a copy
+received elsewhere meanwhile (a re-send, a message Redis restored) is not run. Activity workers hold
 activity calls, orchestrators hold the results they are committing (`deliver`). A member
 whose score is older than `STALE_SECONDS` belongs to a process that stopped (killed, frozen,
 cut off): the owner's reconcile tick claims it (`BrokerWatch.claim_stale`) and sends the call
@@ -70,6 +71,21 @@ for i = 1, #KEYS / 2 do
   end
 end
 return n
+"""
+# KEYS: the set, the call's holder key; ARGV: this holder, stale seconds, the member. -> 0 when
+# another process holds the call, else 1 (held here now).
+_BEGIN = _NOW + """
+local current = redis.call('GET', KEYS[2])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', math.ceil(tonumber(ARGV[2])))
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+return 1
+"""
+# KEYS: the set, the call's holder key; ARGV: this holder, the member.
+_END = """
+redis.call('ZREM', KEYS[1], ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
 """
 # KEYS[1]: the set; ARGV: stale seconds, limit. Removes and returns the stale members.
 _CLAIM = _NOW + """
@@ -152,6 +168,8 @@ class HeldCalls:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._redis = _client(broker_url)
         self._renew = self._redis.register_script(_RENEW)
+        self._begin = self._redis.register_script(_BEGIN)
+        self._end = self._redis.register_script(_END)
         self._kinds: list[HeldOf] = []
         self._renewed: set[Held] = set()
         self._stop = threading.Event()
@@ -197,15 +215,26 @@ class HeldCalls:
                             args=[len(now), self.holder, STALE_SECONDS, *[c.member() for c in calls]])
             self._renewed = now
 
-    def held_elsewhere(self, call: Held) -> bool:
-        """Whether another live process holds `call` (this one is a copy: a re-send or a
-        message Redis restored while the first still runs). False when Redis does not answer."""
+    def begin(self, call: Held) -> bool:
+        """Before a pool process runs `call`: hold it now (the renewal may come a moment
+        later, too late if the worker dies at once). False when another live process holds
+        it: this is a copy (a re-send, a message Redis restored) that must not run. True when
+        Redis does not answer."""
+        call = Held(call.app_id, call.instance_id, call.key, self.holder)
         try:
-            holder = self._redis.get(call.holder_key())
+            return bool(self._begin(keys=[live_key(call.app_id), call.holder_key()],
+                                    args=[self.holder, STALE_SECONDS, call.member()]))
         except Exception as exc:
             log.debug("liveness check failed: %r", exc)
-            return False
-        return holder is not None and holder.decode() != self.holder
+            return True
+
+    def end(self, call: Held) -> None:
+        """After a pool process ran `call` (its result is published)."""
+        call = Held(call.app_id, call.instance_id, call.key, self.holder)
+        try:
+            self._end(keys=[live_key(call.app_id), call.holder_key()], args=[self.holder, call.member()])
+        except Exception as exc:  # the mark goes stale; the tick finds the result consumed or re-sends
+            log.debug("liveness release failed: %r", exc)
 
     def notify(self) -> None:
         """A message was received: renew at once (started on the first)."""

@@ -61,21 +61,24 @@ def test_a_process_renews_what_it_holds_and_releases_what_it_no_longer_holds(red
     assert watch.held("orders") == set()
 
 
-def test_a_copy_of_a_call_another_live_process_holds_is_recognised(redis_url: str, reserved) -> None:
+def test_a_copy_of_a_call_another_live_process_holds_does_not_begin(redis_url: str, reserved) -> None:
     first, second = (Celery(name, broker=redis_url, set_as_current=False) for name in ("w1", "w2"))
     holders = [liveness.HeldCalls(app, redis_url) for app in (first, second)]
-    for calls, app in zip(holders, (first, second)):
-        calls.add(held_call)
-        reserved.append(FakeRequest(app, "ledgerflow.activity.charge", (_call("i-1", 0),)))
-        state.reserved_requests.add(reserved[-1])
-        calls.renew()  # the first renewal names the holder; the second process's does not change it
+    watch = liveness.BrokerWatch(redis_url)
     call = held_call("ledgerflow.activity.charge", (_call("i-1", 0),))
     assert call is not None
-    assert [calls.held_elsewhere(call) for calls in holders] == [False, True]
-    state.reserved_requests.discard(reserved[0])  # the first one finished
-    holders[0].renew()
-    holders[1].renew()
-    assert [calls.held_elsewhere(call) for calls in holders] == [True, False]
+    assert holders[0].begin(call)  # marked before any renewal: a worker killed now leaves a mark
+    assert watch.held("orders") == {("i-1", "task:0:0")}
+    assert not holders[1].begin(call)  # a copy elsewhere
+    assert holders[0].begin(call)  # the holder itself may begin again (a redelivery to it)
+    holders[0].end(call)
+    assert watch.held("orders") == set()
+    assert holders[1].begin(call)  # the first one finished: nobody holds it
+    reserved.append(FakeRequest(second, "ledgerflow.activity.charge", (_call("i-1", 0),)))
+    state.reserved_requests.add(reserved[-1])
+    holders[1].add(held_call)
+    holders[1].renew()  # a renewal keeps the holder
+    assert not holders[0].begin(call)
 
 
 def test_the_epoch_reports_a_broker_that_lost_its_data_once(redis_url: str, redis_server: Any) -> None:
