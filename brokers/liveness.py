@@ -36,7 +36,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,6 +263,22 @@ class HeldCalls:
             except Exception as exc:  # Redis away: the tick cannot run either; try again
                 log.debug("liveness renewal failed: %r", exc)
             self._stop.wait(MIN_RENEW_GAP)  # many messages received at once: one renewal for them
+
+
+@contextmanager
+def holding(calls: HeldCalls | None, call: Held | None) -> Iterator[bool]:
+    """Hold `call` while the block runs (`HeldCalls.begin`/`end`); yields False, holding
+    nothing, when another live process holds it (the block must then leave it alone)."""
+    if calls is None or call is None:
+        yield True
+        return
+    if not calls.begin(call):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        calls.end(call)
 
 
 def track(app: Celery, broker_url: str, held_of: HeldOf) -> HeldCalls | None:

@@ -39,7 +39,8 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     watch = liveness.BrokerWatch(broker_url) if liveness.is_redis(broker_url) else None
     if watch is not None:
         recovery.check_at_start(watch, service.app_id)
-    liveness.track(app, broker_url, held_result(service.app_id))
+    result_of = held_result(service.app_id)
+    held = liveness.track(app, broker_url, result_of)
 
     @app.task(name=queues.ORCHESTRATE_TASK, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def orchestrate(instance_id: str) -> None:
@@ -49,7 +50,7 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     @app.task(name=queues.DELIVER_TASK, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,
               ignore_result=True, max_retries=None)
     def deliver(self: Any, instance_id: str, message: dict[str, Any]) -> None:
-        with slots:
+        with slots, liveness.holding(held, result_of(queues.DELIVER_TASK, (instance_id, message))):
             try:
                 service.deliver(instance_id, message)
             except StoreUnavailable as exc:

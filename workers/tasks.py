@@ -59,12 +59,11 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
         return
 
     def run(self: Any, request: dict[str, Any]) -> None:
-        call = held_call(task_name, (request,))
-        if held is not None and call is not None and not held.begin(call):
-            log.info("activity call held by another live worker: this copy is not run", extra={
-                "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
-            return
-        try:
+        with liveness.holding(held, held_call(task_name, (request,))) as mine:
+            if not mine:
+                log.info("activity call held by another live worker: this copy is not run", extra={
+                    "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
+                return
             with gate.enter(self, name):
                 message, parked = cap.begin(request)
                 if message is not None:  # a re-sent copy of a call that already finished
@@ -74,9 +73,6 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
                     message = run_activity(registry, request, app_id=own_app_id(app), refuse=parked)
                 cap.end(request, message)
             messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
-        finally:
-            if held is not None and call is not None:
-                held.end(call)
 
     run.__name__ = run.__qualname__ = name
     app.task(name=task_name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, max_retries=None,
