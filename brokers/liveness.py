@@ -29,6 +29,7 @@ Everything here fails open: when Redis does not answer, nothing is renewed or cl
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -53,6 +54,10 @@ MIN_RENEW_GAP = 0.05
 STALE_SECONDS = 5.0
 #: After the epoch vanished, how long to let workers renew what they hold before re-sending.
 RECOVERY_GRACE_SECONDS = 3.0
+
+#: kombu's Redis transport keeps each received, unacknowledged message here (by delivery tag),
+#: indexed by the time it was received.
+UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
 # KEYS[2i-1]: the set of member i, KEYS[2i]: its call's holder key. ARGV[1]: how many of the
@@ -329,6 +334,32 @@ class BrokerWatch:
         is returned to one caller only, however many ticks run at once)."""
         members = self._claim(keys=[live_key(app_id)], args=[self.stale_seconds, limit])
         return [h for m in members if (h := Held.parse(app_id, m)) is not None]
+
+    def unacked(self, limit: int = 1000) -> list[tuple[str, str, tuple[Any, ...]]]:
+        """(delivery tag, task name, args) of the messages some consumer received more than
+        `stale_seconds` ago and has not acknowledged (kombu's `unacked` hash): running, or
+        received by a process that died before it could mark what it held."""
+        tags = self._redis.zrangebyscore(UNACKED_INDEX, "-inf", time.time() - self.stale_seconds, start=0, num=limit)
+        out = []
+        for tag, raw in zip(tags, self._redis.hmget(UNACKED, tags) if tags else []):
+            try:
+                message = json.loads(raw)[0]
+                body = message["body"]
+                if message["properties"].get("body_encoding") == "base64":
+                    body = base64.b64decode(body)
+                args = json.loads(body)[0]
+                out.append((tag.decode(), str(message["headers"]["task"]), tuple(args)))
+            except (TypeError, ValueError, KeyError, IndexError):
+                continue  # gone meanwhile, or not a Celery task message
+        return out
+
+    def take_unacked(self, tag: str) -> bool:
+        """Take over an unacknowledged message whose consumer died: kombu will not restore it
+        (the caller sends the call again). True for one caller only."""
+        if not self._redis.zrem(UNACKED_INDEX, tag):
+            return False
+        self._redis.hdel(UNACKED, tag)
+        return True
 
     def held(self, app_id: str) -> set[tuple[str, str]]:
         """(instance id, call key) of every call of `app_id` some live process holds."""

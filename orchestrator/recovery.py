@@ -8,6 +8,9 @@
   was found and not held by a live process is sent again, and every instance with a pending
   inbox is woken, once the workers had `RECOVERY_GRACE_SECONDS` to renew what they hold.
 
+- An activity message a worker received but never marked (it died within moments) is taken
+  over from Redis's unacknowledged set and sent again.
+
 A call merely waiting in a queue is never held, so it is never sent again for waiting.
 Every action is logged on its own line: what was re-sent, why, for which instance.
 """
@@ -18,8 +21,11 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from brokers.liveness import RECOVERY_GRACE_SECONDS, BrokerWatch
+from brokers.queues import DELIVER_TASK, activity_name_of
+from orchestrator.effects import activity_key
 from orchestrator.service import OrchestratorService
 from persistence.records import OUTBOX_ACTIVITY, OutboxRecord
 
@@ -45,6 +51,7 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
         rows = service.store.sent_activity_calls(app, list(holders))
         actions += resend(service, rows, lambda row: f"its holder {holders[(row.instance_id or '', row.dedup_key or '')]} "
                                                     "stopped renewing its liveness mark")
+    actions += _orphans(service, watch)
     if lost:
         log_loss(app)
     if found is not None:
@@ -59,6 +66,38 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
                         extra={"instance_id": instance_id})
             actions += 1
     return actions
+
+
+def _orphans(service: OrchestratorService, watch: BrokerWatch) -> int:
+    """Activity calls (or their results) a worker (an orchestrator) received and never marked:
+    it died within moments of the receipt, and the message sits unacknowledged in Redis, which
+    would restore it only after the visibility timeout. Taken over, the call sent again."""
+    app = service.app_id
+    received = {}
+    for tag, name, args in watch.unacked():
+        key = _call_of(name, args)
+        if key is not None:
+            received[key] = tag
+    if not received:
+        return 0
+    held = watch.held(app)
+    orphans = {key: tag for key, tag in received.items() if key not in held}
+    rows = [r for r in service.store.sent_activity_calls(app, list(orphans))
+            if watch.take_unacked(orphans[(r.instance_id or "", r.dedup_key or "")])]
+    return resend(service, rows, lambda _: "the process that received it died before it could mark it")
+
+
+def _call_of(name: str, args: tuple[Any, ...]) -> tuple[str, str] | None:
+    """(instance id, call key) of an activity message, or of a result (`deliver`) message
+    for an activity; None for anything else. Rows of other apps are not found later."""
+    try:
+        if activity_name_of(name) is not None:
+            return args[0]["instance_id"], activity_key(args[0]["generation"], args[0]["task_id"])
+        if name == DELIVER_TASK and str(args[1]["message_id"]).startswith("task:"):
+            return str(args[0]), str(args[1]["message_id"])
+    except (IndexError, KeyError, TypeError):
+        pass
+    return None
 
 
 def check_at_start(watch: BrokerWatch, app_id: str) -> None:

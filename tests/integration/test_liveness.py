@@ -151,3 +151,35 @@ def test_after_a_broker_data_loss_the_tick_re_sends_calls_no_one_holds(machine, 
     ticker.tick(machine.service, watch=watch)
     assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 3
     assert machine.broker.wakes[woken:] == [request["instance_id"]]
+
+
+def _unacked(redis_server: Any, tag: str, request: dict[str, Any], received_at: float) -> None:
+    """What kombu writes when a consumer receives a message (QoS.append)."""
+    import base64
+    import json
+
+    body = base64.b64encode(json.dumps([[request], {}, {}]).encode()).decode()
+    raw = {"body": body, "headers": {"task": f"ledgerflow.activity.{request['name']}"},
+           "properties": {"body_encoding": "base64", "delivery_tag": tag}, "content-type": "application/json"}
+    redis_server.command("HSET", liveness.UNACKED, tag, json.dumps([raw, "", "q"]))
+    redis_server.command("ZADD", liveness.UNACKED_INDEX, received_at, tag)
+
+
+def test_a_call_received_by_a_worker_that_died_before_marking_it_is_taken_over(machine, redis_url: str,
+                                                                               redis_server: Any) -> None:
+    from orchestrator import ticker
+
+    watch = liveness.BrokerWatch(redis_url, grace_seconds=3600)
+    app, [request] = machine.service.app_id, machine.broker.activities
+    _unacked(redis_server, "tag-1", request, time.time())  # just received: its worker marks it any moment
+    ticker.tick(machine.service, watch=watch)
+    assert len(machine.broker.activities) == 1
+    redis_server.command("ZADD", liveness.UNACKED_INDEX, 0, "tag-1")  # received long ago, never marked
+    redis_server.command("ZADD", liveness.live_key(app), "+inf", _member(app, request, "w1:42:ab"))
+    ticker.tick(machine.service, watch=watch)
+    assert len(machine.broker.activities) == 1  # held by a live worker: a long activity, not an orphan
+    redis_server.command("DEL", liveness.live_key(app))
+    ticker.tick(machine.service, watch=watch)
+    ticker.tick(machine.service, watch=watch)  # taken over once
+    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+    assert int(redis_server.command("HLEN", liveness.UNACKED)) == 0  # Redis will not restore it later
