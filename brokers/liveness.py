@@ -44,6 +44,8 @@ from typing import Any
 
 from celery import Celery, signals
 
+from brokers.deliveries import result_key
+
 log = logging.getLogger("ledgerflow.liveness")
 
 #: How often a worker process renews the calls it holds.
@@ -120,6 +122,17 @@ if ARGV[4] == '1' and recovery then
 end
 return {lost, 0, ''}
 """
+
+
+def _task_of(message: Any) -> tuple[str, tuple[Any, ...]] | None:
+    """(task name, args) of a Celery message as kombu stores it in Redis; None if not one."""
+    try:
+        body = message["body"]
+        if message["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        return str(message["headers"]["task"]), tuple(json.loads(body)[0])
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        return None
 
 
 def live_key(app_id: str) -> str:
@@ -335,23 +348,29 @@ class BrokerWatch:
         members = self._claim(keys=[live_key(app_id)], args=[self.stale_seconds, limit])
         return [h for m in members if (h := Held.parse(app_id, m)) is not None]
 
-    def unacked(self, limit: int = 1000) -> list[tuple[str, str, tuple[Any, ...]]]:
-        """(delivery tag, task name, args) of the messages some consumer received more than
-        `stale_seconds` ago and has not acknowledged (kombu's `unacked` hash): running, or
-        received by a process that died before it could mark what it held."""
-        tags = self._redis.zrangebyscore(UNACKED_INDEX, "-inf", time.time() - self.stale_seconds, start=0, num=limit)
-        out = []
-        for tag, raw in zip(tags, self._redis.hmget(UNACKED, tags) if tags else []):
-            try:
-                message = json.loads(raw)[0]
-                body = message["body"]
-                if message["properties"].get("body_encoding") == "base64":
-                    body = base64.b64decode(body)
-                args = json.loads(body)[0]
-                out.append((tag.decode(), str(message["headers"]["task"]), tuple(args)))
-            except (TypeError, ValueError, KeyError, IndexError):
-                continue  # gone meanwhile, or not a Celery task message
-        return out
+    def unacked(self, limit: int = 1000, older_than: float | None = None) -> list[tuple[str, str, tuple[Any, ...]]]:
+        """(delivery tag, task name, args) of the messages some consumer received (more than
+        `older_than` seconds ago, default `stale_seconds`) and has not acknowledged (kombu's
+        `unacked` hash): running, or received by a process that died before it could mark
+        what it held."""
+        ago = self.stale_seconds if older_than is None else older_than
+        tags = self._redis.zrangebyscore(UNACKED_INDEX, "-inf", time.time() - ago, start=0, num=limit)
+        raws = self._redis.hmget(UNACKED, tags) if tags else []
+        return [(tag.decode(), *task) for tag, raw in zip(tags, raws)
+                if raw is not None and (task := _task_of(json.loads(raw)[0])) is not None]
+
+    def queued(self, queue: str) -> list[tuple[str, tuple[Any, ...]]]:
+        """(task name, args) of every message waiting in `queue` (reads the whole list)."""
+        return [task for raw in self._redis.lrange(queue, 0, -1) if (task := _task_of(json.loads(raw))) is not None]
+
+    def remembered(self, keys: list[str]) -> list[bool]:
+        """For each call memory key: whether the call's result is remembered (it finished)."""
+        if not keys:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(result_key(key))
+        return [bool(n) for n in pipe.execute()]
 
     def take_unacked(self, tag: str) -> bool:
         """Take over an unacknowledged message whose consumer died: kombu will not restore it

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from brokers.liveness import RECOVERY_GRACE_SECONDS, BrokerWatch
-from brokers.queues import DELIVER_TASK, activity_name_of
+from brokers.deliveries import call_key
+from brokers.queues import DELIVER_TASK, activity_name_of, activity_queue
 from orchestrator.effects import activity_key
 from orchestrator.service import OrchestratorService
 from persistence.records import OUTBOX_ACTIVITY, OutboxRecord
@@ -51,7 +52,10 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
         rows = service.store.sent_activity_calls(app, list(holders))
         actions += resend(service, rows, lambda row: f"its holder {holders[(row.instance_id or '', row.dedup_key or '')]} "
                                                     "stopped renewing its liveness mark")
-    actions += _orphans(service, watch)
+    orphans = _orphans(service, watch)
+    actions += orphans
+    if stale or orphans:  # a process died: the calls it was taking from Redis may be lost too
+        actions += _lost_in_flight(service, watch, now)
     if lost:
         log_loss(app)
     if found is not None:
@@ -85,6 +89,33 @@ def _orphans(service: OrchestratorService, watch: BrokerWatch) -> int:
     rows = [r for r in service.store.sent_activity_calls(app, list(orphans))
             if watch.take_unacked(orphans[(r.instance_id or "", r.dedup_key or "")])]
     return resend(service, rows, lambda _: "the process that received it died before it could mark it")
+
+
+#: A call published this recently may still be on its way into a queue.
+IN_FLIGHT_SECONDS = 2.0
+
+
+def _lost_in_flight(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
+    """After a process died: the calls it had just taken from a queue and not yet recorded as
+    received (Redis pops a message before its consumer writes it to the unacknowledged set)
+    are nowhere. Re-send every call published a moment ago or more that is in no queue,
+    received by no one, held by no one and did not finish. Reads the queues whole: it runs
+    only when a death was found."""
+    app = service.app_id
+    rows = service.store.sent_activity_calls(app, sent_before=now - timedelta(seconds=IN_FLIGHT_SECONDS))
+    if not rows:
+        return 0
+    requests = {r.id: json.loads(r.payload) for r in rows}
+    seen = watch.held(app)
+    seen.update(key for _, name, args in watch.unacked(limit=100_000, older_than=0)
+                if (key := _call_of(name, args)) is not None)
+    for queue in {activity_queue(r.app_id, requests[r.id].get("pool")) for r in rows}:
+        seen.update(key for name, args in watch.queued(queue) if (key := _call_of(name, args)) is not None)
+    missing = [r for r in rows if (r.instance_id, r.dedup_key) not in seen]
+    finished = watch.remembered([call_key(requests[r.id]) for r in missing])
+    lost = [r for r, done in zip(missing, finished) if not done]
+    return resend(service, lost, lambda _: "a process died while taking it from the broker: it is in no queue, "
+                                          "received and held by no one, and did not finish")
 
 
 def _call_of(name: str, args: tuple[Any, ...]) -> tuple[str, str] | None:

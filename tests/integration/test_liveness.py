@@ -153,15 +153,21 @@ def test_after_a_broker_data_loss_the_tick_re_sends_calls_no_one_holds(machine, 
     assert machine.broker.wakes[woken:] == [request["instance_id"]]
 
 
-def _unacked(redis_server: Any, tag: str, request: dict[str, Any], received_at: float) -> None:
-    """What kombu writes when a consumer receives a message (QoS.append)."""
+def _kombu_message(request: dict[str, Any], tag: str) -> dict[str, Any]:
+    """A Celery activity message as kombu stores it in Redis."""
     import base64
     import json
 
     body = base64.b64encode(json.dumps([[request], {}, {}]).encode()).decode()
-    raw = {"body": body, "headers": {"task": f"ledgerflow.activity.{request['name']}"},
-           "properties": {"body_encoding": "base64", "delivery_tag": tag}, "content-type": "application/json"}
-    redis_server.command("HSET", liveness.UNACKED, tag, json.dumps([raw, "", "q"]))
+    return {"body": body, "headers": {"task": f"ledgerflow.activity.{request['name']}"},
+            "properties": {"body_encoding": "base64", "delivery_tag": tag}, "content-type": "application/json"}
+
+
+def _unacked(redis_server: Any, tag: str, request: dict[str, Any], received_at: float) -> None:
+    """What kombu writes when a consumer receives a message (QoS.append)."""
+    import json
+
+    redis_server.command("HSET", liveness.UNACKED, tag, json.dumps([_kombu_message(request, tag), "", "q"]))
     redis_server.command("ZADD", liveness.UNACKED_INDEX, received_at, tag)
 
 
@@ -183,3 +189,30 @@ def test_a_call_received_by_a_worker_that_died_before_marking_it_is_taken_over(m
     ticker.tick(machine.service, watch=watch)  # taken over once
     assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
     assert int(redis_server.command("HLEN", liveness.UNACKED)) == 0  # Redis will not restore it later
+
+
+def test_after_a_death_calls_in_no_queue_and_held_by_no_one_are_re_sent(machine, redis_url: str,
+                                                                        redis_server: Any) -> None:
+    """Redis pops a message before its consumer records it as received: a worker killed in
+    between loses it. Once a death is found, such calls (published a while ago, in no queue,
+    received and held by no one, not finished) are sent again; the others are left alone."""
+    import json
+    from datetime import timedelta
+
+    from brokers.queues import activity_queue
+    from orchestrator import ticker
+
+    watch = liveness.BrokerWatch(redis_url, grace_seconds=3600)
+    app, [request] = machine.service.app_id, machine.broker.activities
+    machine.offset = timedelta(seconds=10)  # the call was published a while ago
+    queue = activity_queue(request["target_app_id"], request.get("pool"))
+    redis_server.command("LPUSH", queue, json.dumps(_kombu_message(request, "tag-1")))  # still queued
+    redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, {**request, "instance_id": "other"}, "w1"))
+    ticker.tick(machine.service, watch=watch)  # a death found: the sweep finds the call queued
+    assert len(machine.broker.activities) == 1
+    redis_server.command("DEL", queue)
+    ticker.tick(machine.service, watch=watch)  # no death found: no sweep
+    assert len(machine.broker.activities) == 1
+    redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, {**request, "instance_id": "other"}, "w1"))
+    ticker.tick(machine.service, watch=watch)
+    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
