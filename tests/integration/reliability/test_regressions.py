@@ -89,4 +89,6 @@ def test_copies_of_a_call_that_waited_past_its_lease_send_the_remembered_result(
     received = stack.log_lines("worker", "] received")  # Celery logs each delivery of a task
     assert received > calls, "no call waited past its lease: the test proved nothing"
     assert stack.ledger.duplicates() == 0
-    assert stack.log_lines("worker", "activity already ran") == received - calls
+    # each copy sent the remembered result, or was not run while its first delivery still ran
+    copies = stack.log_lines("worker", "activity already ran") + stack.log_lines("worker", "held by another live worker")
+    assert copies == received - calls
