@@ -58,7 +58,7 @@ def test_an_activity_that_kills_its_worker_every_time_is_parked(make_stack, faul
     not retried forever". The call's worker dies on each delivery; after
     LEDGERFLOW_MAX_DELIVERIES deaths the next delivery answers ActivityDeliveryLimitExceeded,
     which no retry policy retries, and the workers keep serving."""
-    stack = make_stack(env={"LEDGERFLOW_MAX_DELIVERIES": "3", "LEDGERFLOW_ACTIVITY_LEASE": "5"})
+    stack = make_stack(env={"LEDGERFLOW_MAX_DELIVERIES": "3"})
     stack.start_all(workers=1)
     stack.warm_up()
     client = stack.client()
