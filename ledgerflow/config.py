@@ -6,8 +6,9 @@
 - LEDGERFLOW_ACTIVITY_LEASE: seconds before a sent activity call that no live worker holds and
   that has no result is dispatched again (3600): the last resort; a dead worker's calls and
   calls the broker lost are re-sent within seconds by liveness (`brokers.liveness`).
-- LEDGERFLOW_VISIBILITY_TIMEOUT: Redis visibility timeout in seconds (3600); keep it above
-  the longest activity.
+- LEDGERFLOW_VISIBILITY_TIMEOUT: Redis visibility timeout in seconds (3600): a received,
+  unacknowledged message is given to another worker after this long; a copy of a call a live
+  worker still runs is not run (`brokers.liveness`).
 - LEDGERFLOW_TICK_INTERVAL: seconds between timer/reconcile ticks in-process (0.2).
 - LEDGERFLOW_TASK_EVENTS: `on` makes workers send Celery task events from the start; `off`
   (default) saves a broker round trip per task state change. Flower turns events on at the
