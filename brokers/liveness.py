@@ -7,8 +7,9 @@ until acknowledged). A thread of that process renews, as each message arrives an
 `ledgerflow:live:<app>`, scored with Redis's own clock; a call it no longer holds is removed
 at the next renewal. A pool process also marks the call itself when it starts and clears
 it when done (`HeldCalls.begin`/`end`), so a worker killed a moment after receiving a call
-still leaves a mark. A call's holder key names the first live process holding it: a copy
-received elsewhere meanwhile (a re-send, a message Redis restored) is not run. Activity workers hold
+still leaves a mark. A call's holder key names the first live worker holding it and the pool
+process running it: a copy received meanwhile by another worker or another pool process (a
+re-send, a message Redis restored after the visibility timeout) is not run. Activity workers hold
 activity calls, orchestrators hold the results they are committing (`deliver`). A member
 whose score is older than `STALE_SECONDS` belongs to a process that stopped (killed, frozen,
 cut off): the owner's reconcile tick claims it (`BrokerWatch.claim_stale`) and sends the call
@@ -70,9 +71,10 @@ local n, holder, ttl = tonumber(ARGV[1]), ARGV[2], math.ceil(tonumber(ARGV[3]))
 for i = 1, #KEYS / 2 do
   local set, call, member = KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + i]
   local current = redis.call('GET', call)
+  local mine = current and (current == holder or string.sub(current, 1, #holder + 1) == holder .. '/')
   if i <= n then
     redis.call('ZADD', set, now, member)
-    if not current or current == holder then redis.call('SET', call, holder, 'EX', ttl) end
+    if not current then redis.call('SET', call, holder, 'EX', ttl) elseif mine then redis.call('EXPIRE', call, ttl) end
   else
     redis.call('ZREM', set, member)
     if current == holder then redis.call('DEL', call) end
@@ -80,16 +82,17 @@ for i = 1, #KEYS / 2 do
 end
 return n
 """
-# KEYS: the set, the call's holder key; ARGV: this holder, stale seconds, the member. -> 0 when
-# another process holds the call, else 1 (held here now).
+# KEYS: the set, the call's holder key; ARGV: this worker's holder, this pool process
+# (holder/pid), stale seconds, the member. -> 0 when another process (of another worker, or
+# another pool process of this one) holds the call, else 1 (held by this pool process now).
 _BEGIN = _NOW + """
 local current = redis.call('GET', KEYS[2])
-if current and current ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', math.ceil(tonumber(ARGV[2])))
-redis.call('ZADD', KEYS[1], now, ARGV[3])
+if current and current ~= ARGV[1] and current ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', math.ceil(tonumber(ARGV[3])))
+redis.call('ZADD', KEYS[1], now, ARGV[4])
 return 1
 """
-# KEYS: the set, the call's holder key; ARGV: this holder, the member.
+# KEYS: the set, the call's holder key; ARGV: this pool process (holder/pid), the member.
 _END = """
 redis.call('ZREM', KEYS[1], ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
@@ -242,7 +245,7 @@ class HeldCalls:
         call = Held(call.app_id, call.instance_id, call.key, self.holder)
         try:
             return bool(self._begin(keys=[live_key(call.app_id), call.holder_key()],
-                                    args=[self.holder, STALE_SECONDS, call.member()]))
+                                    args=[self.holder, self._process(), STALE_SECONDS, call.member()]))
         except Exception as exc:
             log.debug("liveness check failed: %r", exc)
             return True
@@ -251,9 +254,13 @@ class HeldCalls:
         """After a pool process ran `call` (its result is published)."""
         call = Held(call.app_id, call.instance_id, call.key, self.holder)
         try:
-            self._end(keys=[live_key(call.app_id), call.holder_key()], args=[self.holder, call.member()])
+            self._end(keys=[live_key(call.app_id), call.holder_key()], args=[self._process(), call.member()])
         except Exception as exc:  # the mark goes stale; the tick finds the result consumed or re-sends
             log.debug("liveness release failed: %r", exc)
+
+    def _process(self) -> str:
+        """This pool process (a prefork child inherits the worker's holder)."""
+        return f"{self.holder}/{os.getpid()}"
 
     def notify(self) -> None:
         """A message was received: renew at once (started on the first)."""
