@@ -83,11 +83,12 @@ end
 return n
 """
 # KEYS: the set, the call's holder key; ARGV: this worker's holder, this pool process
-# (holder/pid), stale seconds, the member. -> 0 when another process (of another worker, or
-# another pool process of this one) holds the call, else 1 (held by this pool process now).
+# (holder/pid), stale seconds, the member, '1' to take the call over. -> the holder when
+# another process (of another worker, or another pool process of this one) holds the call,
+# else 1 (held by this pool process now).
 _BEGIN = _NOW + """
 local current = redis.call('GET', KEYS[2])
-if current and current ~= ARGV[1] and current ~= ARGV[2] then return 0 end
+if current and current ~= ARGV[1] and current ~= ARGV[2] and ARGV[5] ~= '1' then return current end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', math.ceil(tonumber(ARGV[3])))
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 return 1
@@ -125,6 +126,16 @@ if ARGV[4] == '1' and recovery then
 end
 return {lost, 0, ''}
 """
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _task_of(message: Any) -> tuple[str, tuple[Any, ...]] | None:
@@ -243,9 +254,16 @@ class HeldCalls:
         it: this is a copy (a re-send, a message Redis restored) that must not run. True when
         Redis does not answer."""
         call = Held(call.app_id, call.instance_id, call.key, self.holder)
+        keys = [live_key(call.app_id), call.holder_key()]
+        args = [self.holder, self._process(), STALE_SECONDS, call.member()]
         try:
-            return bool(self._begin(keys=[live_key(call.app_id), call.holder_key()],
-                                    args=[self.holder, self._process(), STALE_SECONDS, call.member()]))
+            holder = self._begin(keys=keys, args=[*args, 0])
+            if holder == 1:
+                return True
+            sibling = holder.decode().removeprefix(f"{self.holder}/")
+            if sibling.isdigit() and not _alive(int(sibling)):  # a pool process of this worker died in it
+                return bool(self._begin(keys=keys, args=[*args, 1]))
+            return False
         except Exception as exc:
             log.debug("liveness check failed: %r", exc)
             return True

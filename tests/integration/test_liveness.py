@@ -3,6 +3,8 @@ process, stale ones claimed once, and the broker's epoch."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -73,7 +75,7 @@ def test_a_copy_of_a_call_another_live_process_holds_does_not_begin(redis_url: s
     assert not holders[1].begin(call)  # a copy elsewhere
     assert holders[0].begin(call)  # the same pool process may begin again (a redelivery to it)
     with monkeypatch.context() as patch:
-        patch.setattr(liveness.os, "getpid", lambda: 1)  # another pool process of the same worker
+        patch.setattr(liveness.os, "getpid", lambda: 1)  # another (live) pool process of the same worker
         assert not holders[0].begin(call)
     holders[0].end(call)
     assert watch.held("orders") == set()
@@ -83,6 +85,15 @@ def test_a_copy_of_a_call_another_live_process_holds_does_not_begin(redis_url: s
     holders[1].add(held_call)
     holders[1].renew()  # a renewal keeps the holder
     assert not holders[0].begin(call)
+    other = held_call("ledgerflow.activity.charge", (_call("i-2", 0),))
+    assert other is not None
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with monkeypatch.context() as patch:
+        patch.setattr(liveness.os, "getpid", lambda: dead.pid)  # a pool process that then died in the call
+        assert holders[0].begin(other)
+    assert holders[0].begin(other)  # its replacement (Celery requeued the call) takes it over
+    assert not holders[1].begin(other)
 
 
 def test_the_epoch_reports_a_broker_that_lost_its_data_once(redis_url: str, redis_server: Any) -> None:
