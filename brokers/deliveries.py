@@ -32,6 +32,16 @@ TTL_SECONDS = 7 * 24 * 3600
 MAX_REMEMBERED_BYTES = 256 * 1024
 
 
+def call_key(request: dict[str, Any]) -> str:
+    """The memory's key of an activity call: its stable execution id and its attempt."""
+    return f"{request['execution_id']}:{request.get('attempt', 1)}"
+
+
+def result_key(key: str) -> str:
+    """Where the result message of the call with this `call_key` is remembered."""
+    return f"ledgerflow:result:{key}"
+
+
 class CallMemory:
     """Per activity call (keyed by its stable execution id and attempt), in two round trips:
     `begin(key)` -> (the result it already sent or None, its unfinished starts including this
@@ -47,14 +57,14 @@ class CallMemory:
             self._redis = redis.Redis.from_url(broker_url, socket_timeout=2.0, socket_connect_timeout=2.0)
 
     def begin(self, key: str) -> tuple[dict[str, Any] | None, int]:
-        count_key, result_key = f"ledgerflow:deliveries:{key}", f"ledgerflow:result:{key}"
+        count_key, remembered = f"ledgerflow:deliveries:{key}", result_key(key)
         if self._redis is None:
             with self._lock:
                 self._local[count_key] = self._local.get(count_key, 0) + 1
                 return None, self._local[count_key]
         try:
             pipe = self._redis.pipeline()
-            pipe.get(result_key)
+            pipe.get(remembered)
             pipe.incr(count_key)
             pipe.expire(count_key, TTL_SECONDS)
             text, count, _ = pipe.execute()
@@ -64,7 +74,7 @@ class CallMemory:
             return None, 0
 
     def end(self, key: str, message: dict[str, Any], ttl_seconds: float) -> None:
-        count_key, result_key = f"ledgerflow:deliveries:{key}", f"ledgerflow:result:{key}"
+        count_key, remembered = f"ledgerflow:deliveries:{key}", result_key(key)
         if self._redis is None:
             with self._lock:
                 self._local.pop(count_key, None)
@@ -74,7 +84,7 @@ class CallMemory:
             pipe = self._redis.pipeline()
             pipe.delete(count_key)
             if ttl_seconds > 0 and len(text) <= MAX_REMEMBERED_BYTES:
-                pipe.set(result_key, text, ex=max(1, int(ttl_seconds)))
+                pipe.set(remembered, text, ex=max(1, int(ttl_seconds)))
             pipe.execute()
         except Exception as exc:  # the count expires; a later death counts one too many at worst
             log.warning("activity call memory not updated (%r)", exc)

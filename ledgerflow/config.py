@@ -3,9 +3,12 @@
 - LEDGERFLOW_DATABASE_URL: default a SQLite file under `.ledgerflow/` in the working directory.
 - LEDGERFLOW_BROKER_URL: default Celery's in-memory transport (`memory://`).
 - LEDGERFLOW_APP_ID, else APP_ID, else `default`.
-- LEDGERFLOW_ACTIVITY_LEASE: seconds before an unanswered activity is dispatched again (300).
-- LEDGERFLOW_VISIBILITY_TIMEOUT: Redis visibility timeout in seconds (3600); keep it above
-  the longest activity.
+- LEDGERFLOW_ACTIVITY_LEASE: seconds before a sent activity call that no live worker holds and
+  that has no result is dispatched again (3600): the last resort; a dead worker's calls and
+  calls the broker lost are re-sent within seconds by liveness (`brokers.liveness`).
+- LEDGERFLOW_VISIBILITY_TIMEOUT: Redis visibility timeout in seconds (3600): a received,
+  unacknowledged message is given to another worker after this long; a copy of a call a live
+  worker still runs is not run (`brokers.liveness`).
 - LEDGERFLOW_TICK_INTERVAL: seconds between timer/reconcile ticks in-process (0.2).
 - LEDGERFLOW_TASK_EVENTS: `on` makes workers send Celery task events from the start; `off`
   (default) saves a broker round trip per task state change. Flower turns events on at the
@@ -40,7 +43,7 @@ class Settings:
     database_url: str
     broker_url: str
     app_id: str
-    activity_lease: float = 300.0
+    activity_lease: float = 3600.0
     visibility_timeout: int = 3600
     max_deliveries: int = 8
     tick_interval: float = 0.2
@@ -56,7 +59,7 @@ class Settings:
             database_url=env.get("LEDGERFLOW_DATABASE_URL") or default_database_url(),
             broker_url=env.get("LEDGERFLOW_BROKER_URL") or "memory://localhost/",
             app_id=env.get("LEDGERFLOW_APP_ID") or env.get("APP_ID") or "default",
-            activity_lease=float(env.get("LEDGERFLOW_ACTIVITY_LEASE", 300)),
+            activity_lease=float(env.get("LEDGERFLOW_ACTIVITY_LEASE", 3600)),
             visibility_timeout=int(env.get("LEDGERFLOW_VISIBILITY_TIMEOUT", 3600)),
             max_deliveries=int(env.get("LEDGERFLOW_MAX_DELIVERIES", 8)),
             tick_interval=float(env.get("LEDGERFLOW_TICK_INTERVAL", 0.2)),

@@ -25,7 +25,7 @@ from ledgerflow.commit_watch import CommitWatcher
 from ledgerflow.registration import Registrar
 from orchestrator import ticker
 from orchestrator.engine.registry import Registry
-from orchestrator.service import MAX_LEASE_FACTOR, OrchestratorService
+from orchestrator.service import OrchestratorService
 from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
 from persistence.records import utcnow
 from persistence.store import Store
@@ -120,10 +120,11 @@ class WorkflowRuntime(Registrar):
     @staticmethod
     def delivery_cap(settings: Settings) -> DeliveryCap:
         """Parks an activity call whose worker died on each of its last LEDGERFLOW_MAX_DELIVERIES
-        runs; remembers results as long as the orchestrator may still re-send the call (its
-        lease grows to MAX_LEASE_FACTOR times LEDGERFLOW_ACTIVITY_LEASE)."""
+        runs; remembers results while a copy may still come: Redis restores a dead worker's
+        unacknowledged message after the visibility timeout, the lease re-sends after its
+        period."""
         return DeliveryCap(CallMemory(settings.broker_url), settings.max_deliveries,
-                           remember_seconds=settings.activity_lease * (2 * MAX_LEASE_FACTOR))
+                           remember_seconds=2 * max(settings.activity_lease, settings.visibility_timeout))
 
     def redrive(self, service: OrchestratorService) -> int:
         """Wake every unfinished instance of this app (STALLED ones too: their code may be here now)."""

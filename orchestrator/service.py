@@ -121,7 +121,7 @@ class OrchestratorService:
         *,
         pools: dict[str, str] | None = None,
         cache: ReplayCache | None = None,
-        activity_lease: timedelta = timedelta(minutes=5),
+        activity_lease: timedelta = timedelta(hours=1),
         on_commit: Callable[[Sequence[str]], None] | None = None,
         workflow_limits: dict[str, int] | None = None,
         retention: dict[str, timedelta] | None = None,

@@ -19,8 +19,8 @@ from typing import Any
 from celery import Celery
 from celery_batches import Batches, SimpleRequest
 
-from brokers import messages, queues
-from orchestrator import ticker
+from brokers import liveness, messages, queues
+from orchestrator import recovery, ticker
 from orchestrator.service import OrchestratorService, Publisher
 from persistence.errors import StoreUnavailable
 
@@ -130,6 +130,12 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     raised to `batch_size` per pool slot."""
     slots = threading.BoundedSemaphore(process_limit) if process_limit else contextlib.nullcontext()
     app.conf.worker_prefetch_multiplier = max(app.conf.worker_prefetch_multiplier, batch_size)
+    broker_url = str(app.conf.broker_url or "")
+    watch = liveness.BrokerWatch(broker_url) if liveness.is_redis(broker_url) else None
+    if watch is not None:
+        recovery.check_at_start(watch, service.app_id)
+    result_of = held_result(service.app_id)
+    held = liveness.track(app, broker_url, result_of)
 
     @app.task(name=queues.ORCHESTRATE_TASK, base=BatchTask, bind=True, flush_every=batch_size,
               flush_interval=linger, shared=False, acks_late=True, ignore_result=True)
@@ -154,7 +160,9 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
         results = [(request.args[0], request.args[1]) for request in requests]
         error: BaseException | None = None
         try:
-            with slots:
+            with slots, contextlib.ExitStack() as holds:
+                for request in requests:  # held until the batch commits: a death makes the tick re-send
+                    holds.enter_context(liveness.holding(held, result_of(queues.DELIVER_TASK, tuple(request.args))))
                 service.drive([], results)
         except StoreUnavailable as exc:
             # The results exist only in these messages: send them again for later rather than
@@ -174,4 +182,14 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
 
     @app.task(name=queues.TICK_TASK, shared=False, acks_late=True, ignore_result=True)
     def tick(app_id: str | None = None) -> None:
-        ticker.tick(service, app_id=app_id)
+        ticker.tick(service, app_id=app_id, watch=watch)
+
+
+def held_result(app_id: str) -> liveness.HeldOf:
+    """An orchestrator holds the result in a `deliver` message until its step commits: if it
+    dies first, the tick sends the call again (the workers send the remembered result)."""
+
+    def held(name: str, args: tuple[Any, ...]) -> liveness.Held | None:
+        return liveness.Held(app_id, args[0], args[1]["message_id"]) if name == queues.DELIVER_TASK else None
+
+    return held

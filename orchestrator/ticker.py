@@ -2,22 +2,24 @@
 
 Timers are rows; a tick claims the due ones (SKIP LOCKED on PostgreSQL) and turns each into
 a TimerFired inbox message exactly once, then wakes the instance. Reconcile re-publishes
-`orchestrate` for inboxes left unprocessed and re-sends outbox rows never marked sent or
-whose activity lease ran out. Losing every message in the broker therefore loses no workflow.
+`orchestrate` for inboxes left unprocessed, re-sends calls whose holder died or that the
+broker lost (`orchestrator.recovery`, on Redis), and outbox rows never marked sent or whose
+activity lease ran out (the last resort: a call a live process holds is never re-sent for
+its lease). Losing every message in the broker therefore loses no workflow.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from orchestrator import inbox
+from brokers.liveness import BrokerWatch
+from orchestrator import inbox, recovery
 from orchestrator.engine import events as ev
 from orchestrator.service import OrchestratorService
 from persistence import errors as store_errors
-from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, TimerRecord, utcnow
+from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, utcnow
 
 log = logging.getLogger("ledgerflow.ticker")
 
@@ -45,8 +47,10 @@ def tick(
     now: datetime | None = None,
     pending_grace: timedelta = timedelta(seconds=2),
     app_id: str | None = None,
+    watch: BrokerWatch | None = None,
 ) -> TickReport:
-    """Fire due timers and re-publish forgotten work for `app_id` (default: the service's)."""
+    """Fire due timers and re-publish forgotten work for `app_id` (default: the service's);
+    with `watch` (a Redis broker) also recover by liveness."""
     now = now or utcnow()
     app = app_id or service.app_id
     fired: list[TimerRecord] = []
@@ -61,12 +65,13 @@ def tick(
             break
     stale = service.store.pending_instances(now - pending_grace, app_id=app)
     service.publisher.wake([(owner, iid) for iid, owner in stale if iid not in woken])
-    resent = _resend_outbox(service, now)
+    recovered = recovery.recover(service, watch, now) if watch is not None else 0
+    resent = _resend_outbox(service, now, watch)
     purged = purge_expired(service, now)
-    if fired or stale or resent or purged:
-        log.info("tick: %d timer(s) fired, %d stale inbox(es) woken, %d outbox row(s) re-sent, %d purged",
-                 len(fired), len(stale), resent, purged)
-    return TickReport(len(fired), len(woken | {i for i, _ in stale}), resent, purged)
+    if fired or stale or resent or purged or recovered:
+        log.info("tick: %d timer(s) fired, %d stale inbox(es) woken, %d outbox row(s) re-sent, %d recovery "
+                 "action(s), %d purged", len(fired), len(stale), resent, recovered, purged)
+    return TickReport(len(fired), len(woken | {i for i, _ in stale}), resent + recovered, purged)
 
 
 _RETENTION_STATUS = {"anyTerminal": None, "completed": "COMPLETED", "failed": "FAILED", "terminated": "TERMINATED"}
@@ -85,16 +90,16 @@ def purge_expired(service: OrchestratorService, now: datetime, batch: int = 100)
     return purged
 
 
-def _resend_outbox(service: OrchestratorService, now: datetime) -> int:
+def _resend_outbox(service: OrchestratorService, now: datetime, watch: BrokerWatch | None) -> int:
     # claimed (SKIP LOCKED): concurrent ticks never re-send the same row
     rows = service.store.claim_due_outbox(now, hold_until=now + service.activity_lease)
-    live = []
-    for row in rows:
-        if row.kind == OUTBOX_ACTIVITY and row.instance_id is not None:
-            inst = service.store.get_instance(row.instance_id)
-            request = json.loads(row.payload)
-            if inst is None or inst.is_terminal or inst.generation != request.get("generation"):
-                continue  # nothing waits for this result any more
-        live.append((row.id, row))
-    service.publish(live)
-    return len(live)
+    if rows and watch is not None:
+        held = recovery.held_calls(watch, service.app_id)  # running: the claim renewed their lease
+        rows = [r for r in rows if r.kind != OUTBOX_ACTIVITY or (r.instance_id, r.dedup_key) not in held]
+    return recovery.resend(service, rows, _lease_reason)
+
+
+def _lease_reason(row: OutboxRecord) -> str:
+    if row.attempts == 0:
+        return "never published after the commit of its step"
+    return f"no result, no live holder and its lease ran out (sent {row.attempts} time(s))"

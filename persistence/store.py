@@ -412,6 +412,29 @@ class Store:
                     sent_at=sa.func.coalesce(o.c.sent_at, now), lease_until=hold_until))
             return rows
 
+    def sent_activity_calls(
+        self, app_id: str, keys: Sequence[tuple[str, str]] | None = None, sent_before: datetime | None = None
+    ) -> list[records.OutboxRecord]:
+        """Activity outbox rows already sent and still waiting for their result, of the
+        instances of ``app_id``; only those with these ``(instance_id, dedup_key)`` when
+        ``keys`` is given, only those last sent before ``sent_before`` when it is."""
+        o, n = schema.outbox, schema.instances
+        stmt = (
+            sa.select(o).join(n, n.c.instance_id == o.c.instance_id)
+            .where(n.c.app_id == app_id, o.c.kind == records.OUTBOX_ACTIVITY, o.c.sent_at.is_not(None))
+            .order_by(o.c.id)
+        )
+        if sent_before is not None:
+            stmt = stmt.where(o.c.sent_at < sent_before)
+        with self._read() as conn:
+            if keys is None:
+                return [ops.to_outbox(r) for r in conn.execute(stmt)]
+            out: list[records.OutboxRecord] = []
+            for part in ops.chunks(list(keys)):
+                wanted = sa.tuple_(o.c.instance_id, o.c.dedup_key).in_(list(part))
+                out += [ops.to_outbox(r) for r in conn.execute(stmt.where(wanted))]
+            return out
+
     @_retry_on_conflict
     def mark_outbox_sent(
         self, ids: Sequence[int], now: datetime, lease_until: datetime | None = None

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from brokers.deliveries import CallMemory
+from brokers.deliveries import CallMemory, call_key
 from brokers.limits import NameLimiter
 from orchestrator.engine import events as ev
 
@@ -64,17 +64,13 @@ class DeliveryCap:
         self.limit = limit
         self.remember_seconds = remember_seconds
 
-    @staticmethod
-    def _key(request: dict[str, Any]) -> str:
-        return f"{request['execution_id']}:{request.get('attempt', 1)}"
-
     def begin(self, request: dict[str, Any]) -> tuple[dict[str, Any] | None, ev.FailureDetails | None]:
         """Count this start. Returns (the result message this call already sent, or None;
         the failure to answer with when the call is parked, or None). Call `end` after a run:
         a process that dies before it leaves the count raised."""
         if self.memory is None:
             return None, None
-        result, starts = self.memory.begin(self._key(request))
+        result, starts = self.memory.begin(call_key(request))
         died = starts - 1
         if result is not None or self.limit <= 0 or died < self.limit:
             return result, None
@@ -86,4 +82,4 @@ class DeliveryCap:
 
     def end(self, request: dict[str, Any], message: dict[str, Any]) -> None:
         if self.memory is not None:
-            self.memory.end(self._key(request), message, self.remember_seconds)
+            self.memory.end(call_key(request), message, self.remember_seconds)

@@ -12,11 +12,11 @@ from typing import Any
 
 from celery import Celery, signals
 
-from brokers import messages, queues
+from brokers import liveness, messages, queues
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
-from workers.activity import result_message, run_activity, wall_clock
+from workers.activity import result_message, result_message_id, run_activity, wall_clock
 from workers.limits import ActivityGate, DeliveryCap
 
 log = logging.getLogger("ledgerflow.worker")
@@ -27,8 +27,9 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
     """Register every activity of `registry` as its own Celery task on `app`."""
     gate = gate or ActivityGate()
     cap = cap or DeliveryCap(None, 0)
+    held = liveness.track(app, str(app.conf.broker_url or ""), held_call)
     for name in registry.activity_names():
-        register_activity_task(app, registry, name, gate, cap)
+        register_activity_task(app, registry, name, gate, cap, held)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -40,7 +41,7 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         if request is None:
             return
         if activity in registry.activity_names():  # registered after the worker started
-            register_activity_task(app, registry, activity, gate, cap)
+            register_activity_task(app, registry, activity, gate, cap, held)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)
             return
@@ -51,25 +52,41 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
     signals.task_unknown.connect(on_unknown, weak=False)
 
 
-def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap) -> None:
+def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap,
+                           held: liveness.HeldCalls | None = None) -> None:
     task_name = queues.activity_task_name(name)
     if task_name in app.tasks:
         return
 
     def run(self: Any, request: dict[str, Any]) -> None:
-        with gate.enter(self, name):
-            message, parked = cap.begin(request)
-            if message is not None:  # a re-sent copy of a call that already finished
-                log.info("activity already ran: its result is sent again", extra={
+        with liveness.holding(held, held_call(task_name, (request,))) as mine:
+            if not mine:
+                log.info("activity call held by another live worker: this copy is not run", extra={
                     "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
-            else:
-                message = run_activity(registry, request, app_id=own_app_id(app), refuse=parked)
-            cap.end(request, message)
-        messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
+                return
+            with gate.enter(self, name):
+                message, parked = cap.begin(request)
+                if message is not None:  # a re-sent copy of a call that already finished
+                    log.info("activity already ran: its result is sent again", extra={
+                        "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
+                else:
+                    message = run_activity(registry, request, app_id=own_app_id(app), refuse=parked)
+                cap.end(request, message)
+            messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
     run.__name__ = run.__qualname__ = name
     app.task(name=task_name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, max_retries=None,
              ignore_result=True)(run)
+
+
+def held_call(name: str, args: tuple[Any, ...]) -> liveness.Held | None:
+    """A worker holds each activity call it reserved, from receipt until acknowledged: if the
+    worker dies, its owner's tick sends the call again (the same execution id)."""
+    if queues.activity_name_of(name) is None:
+        return None
+    request = args[0]
+    return liveness.Held(request["app_id"], request["instance_id"],
+                         result_message_id(request["generation"], request["task_id"]))
 
 
 def own_app_id(app: Celery) -> str | None:

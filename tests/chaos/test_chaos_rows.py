@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from tests.chaos import api_rows, scenarios, security_rows
+from tests.chaos import api_rows, liveness_rows, scenarios, security_rows
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -35,7 +35,7 @@ def n(count: int, least: int = 1) -> int:
 @pytest.mark.row("C1")
 def test_c1(make_stack, faults, chaos_rng, row) -> None:
     scenarios.c1_worker_kills(make_stack, faults, chaos_rng, row, workflows=n(1000), fan_out=10, kill_every=2.0,
-                              workers=3, lease=15, timeout=3600)
+                              workers=3, timeout=3600)
 
 
 @pytest.mark.row("C2")
@@ -64,24 +64,51 @@ def test_c5(make_stack, faults, chaos_rng, row) -> None:
 
 @pytest.mark.row("C6")
 def test_c6(make_stack, faults, chaos_rng, row) -> None:
-    scenarios.c6_redis_restarts(make_stack, faults, chaos_rng, row, workflows=n(200), restarts=20, interval=(5, 15),
-                                lease=15, timeout=1800)
+    scenarios.c6_redis_restarts(make_stack, faults, chaos_rng, row, workflows=n(200), restarts=20, interval=(5, 15), timeout=1800)
 
 
 @pytest.mark.row("C7")
 def test_c7(make_stack, faults, row) -> None:
-    scenarios.c7_redis_loses_queue(make_stack, faults, row, activities=n(2000, 10), lease=30, timeout=1800)
+    scenarios.c7_redis_loses_queue(make_stack, faults, row, activities=n(2000, 10), timeout=1800)
 
 
 @pytest.mark.row("C8")
 def test_c8(make_stack, faults, row) -> None:
-    scenarios.c8_postgres_crash(make_stack, faults, row, workflows=n(200), down_for=10, lease=60, timeout=1800)
+    scenarios.c8_postgres_crash(make_stack, faults, row, workflows=n(200), down_for=10, timeout=1800)
 
 
 @pytest.mark.row("C9")
 def test_c9(make_stack, faults, chaos_rng, row) -> None:
-    scenarios.c9_terminate_connections(make_stack, faults, chaos_rng, row, workflows=n(1000), every=3, sleep=0.05,
-                                       lease=60, timeout=3600)
+    scenarios.c9_terminate_connections(make_stack, faults, chaos_rng, row, workflows=n(1000), every=3, sleep=0.05, timeout=3600)
+
+
+# -- recovery with the default settings (issue 13) ----------------------------------------------------
+
+
+@pytest.mark.row("V1")
+def test_v1(make_stack, faults, row) -> None:
+    liveness_rows.v1_worker_killed(make_stack, faults, row, kills=6, seconds=60, timeout=300)
+
+
+@pytest.mark.row("V2")
+def test_v2(make_stack, faults, row) -> None:
+    scenarios.c7_redis_loses_queue(make_stack, faults, row, activities=n(2000, 10), flush=True, timeout=1800)
+
+
+@pytest.mark.row("V3")
+def test_v3(make_stack, faults, row) -> None:
+    liveness_rows.v3_orchestrator_killed(make_stack, faults, row, rounds=5, hold=3)
+
+
+@pytest.mark.row("V4")
+def test_v4(make_stack, row) -> None:
+    liveness_rows.v4_long_activity_runs_once(make_stack, row, seconds=600)
+
+
+@pytest.mark.row("V5")
+def test_v5(make_stack, row) -> None:
+    # 10,000 calls at 2 x 17/s: the last ones wait about 5 minutes in the queue
+    liveness_rows.v5_backlog_is_not_re_sent(make_stack, row, activities=n(10_000), sleep=0.06, timeout=3600)
 
 
 # -- network ---------------------------------------------------------------------------------------

@@ -74,11 +74,11 @@ def real_stack(postgres_db_url: str, redis_url: str, procs: Any, tmp_path: Path,
         "LEDGERFLOW_DATABASE_URL": postgres_db_url,
         "LEDGERFLOW_BROKER_URL": redis_url,
         "LEDGERFLOW_APP_ID": f"app{uuid.uuid4().hex[:8]}",
-        "LEDGERFLOW_ACTIVITY_LEASE": "20",
-        "LEDGERFLOW_VISIBILITY_TIMEOUT": "10",
         "LEDGER_DIR": str(tmp_path),
         "PYTHONPATH": str(REPO),
     }
+    for knob in ("LEDGERFLOW_ACTIVITY_LEASE", "LEDGERFLOW_VISIBILITY_TIMEOUT"):  # the defaults, as users run
+        monkeypatch.delenv(knob, raising=False)
     _set_env(monkeypatch, env)
     client = wf.DaprWorkflowClient()
     stack = Stack("real", env, client, procs)

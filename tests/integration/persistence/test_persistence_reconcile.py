@@ -146,3 +146,24 @@ def test_activity_rows_stay_leased_until_consumed(store: Store) -> None:
 
 def test_mark_outbox_sent_with_no_ids_is_a_no_op(store: Store) -> None:
     store.mark_outbox_sent([], b.now())
+
+
+def test_sent_activity_calls_are_the_app_s_activity_rows_awaiting_a_result(store: Store) -> None:
+    """What liveness recovery re-sends: sent activity rows of the app's own instances, all of
+    them or those with the given (instance, key)."""
+    b.create(store, "wf-1")
+    b.create(store, "wf-2")
+    b.create(store, "wf-other", app_id="other")
+    ids = {}
+    for iid in ("wf-1", "wf-2", "wf-other"):
+        with store.step(iid) as tx:
+            ids[iid] = tx.add_outbox([NewOutbox("worker-app", "activity", "{}", dedup_key="task:0:0"),
+                                      NewOutbox("worker-app", "activity", "{}", dedup_key="task:0:1")])
+    t0 = b.now()
+    store.mark_outbox_sent([*ids["wf-1"], ids["wf-2"][0], *ids["wf-other"]], t0, lease_until=t0)
+    assert [o.id for o in store.sent_activity_calls(b.APP)] == [*ids["wf-1"], ids["wf-2"][0]]  # never sent: not yet
+    chosen = store.sent_activity_calls(b.APP, [("wf-1", "task:0:1"), ("wf-2", "task:0:0"), ("wf-other", "task:0:0")])
+    assert [(o.instance_id, o.dedup_key) for o in chosen] == [("wf-1", "task:0:1"), ("wf-2", "task:0:0")]
+    assert store.sent_activity_calls(b.APP, []) == []
+    assert store.sent_activity_calls(b.APP, sent_before=t0) == []  # published after a loss was found
+    assert len(store.sent_activity_calls(b.APP, sent_before=t0 + timedelta(seconds=1))) == 3

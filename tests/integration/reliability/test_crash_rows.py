@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.row("C1")
 def test_c1_worker_kill9_every_few_seconds(make_stack, faults, chaos_rng, row) -> None:
     scenarios.c1_worker_kills(make_stack, faults, chaos_rng, row, workflows=30, fan_out=10, kill_every=2.0,
-                              workers=2, max_kills=3, lease=5, timeout=180)
+                              workers=2, max_kills=3, timeout=180)
 
 
 @pytest.mark.row("C2")
@@ -41,13 +41,12 @@ def test_c5_beat_outage_then_two_beats(make_stack, faults, chaos_rng, row) -> No
 
 @pytest.mark.row("C6")
 def test_c6_redis_restarts(make_stack, faults, chaos_rng, row) -> None:
-    scenarios.c6_redis_restarts(make_stack, faults, chaos_rng, row, workflows=24, restarts=1, interval=(2, 3),
-                                lease=5, timeout=180)
+    scenarios.c6_redis_restarts(make_stack, faults, chaos_rng, row, workflows=24, restarts=1, interval=(2, 3), timeout=180)
 
 
 @pytest.mark.row("C7")
 def test_c7_redis_loses_every_queued_activity(make_stack, faults, row) -> None:
-    scenarios.c7_redis_loses_queue(make_stack, faults, row, activities=200, lease=4, timeout=180)
+    scenarios.c7_redis_loses_queue(make_stack, faults, row, activities=200, timeout=180)
 
 
 @pytest.mark.row("C8")

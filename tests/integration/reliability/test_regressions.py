@@ -58,7 +58,7 @@ def test_an_activity_that_kills_its_worker_every_time_is_parked(make_stack, faul
     not retried forever". The call's worker dies on each delivery; after
     LEDGERFLOW_MAX_DELIVERIES deaths the next delivery answers ActivityDeliveryLimitExceeded,
     which no retry policy retries, and the workers keep serving."""
-    stack = make_stack(env={"LEDGERFLOW_MAX_DELIVERIES": "3", "LEDGERFLOW_ACTIVITY_LEASE": "5"})
+    stack = make_stack(env={"LEDGERFLOW_MAX_DELIVERIES": "3"})
     stack.start_all(workers=1)
     stack.warm_up()
     client = stack.client()
@@ -89,4 +89,6 @@ def test_copies_of_a_call_that_waited_past_its_lease_send_the_remembered_result(
     received = stack.log_lines("worker", "] received")  # Celery logs each delivery of a task
     assert received > calls, "no call waited past its lease: the test proved nothing"
     assert stack.ledger.duplicates() == 0
-    assert stack.log_lines("worker", "activity already ran") == received - calls
+    # each copy sent the remembered result, or was not run while its first delivery still ran
+    copies = stack.log_lines("worker", "activity already ran") + stack.log_lines("worker", "held by another live worker")
+    assert copies == received - calls

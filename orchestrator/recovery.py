@@ -1,0 +1,185 @@
+"""Recovery by liveness, run by the reconcile tick (see `brokers.liveness`).
+
+- A call whose holder stopped renewing it (an activity worker killed mid-call, an
+  orchestrator killed while committing its result) is sent again at once, with the same
+  execution id: the workers' call memory runs it again only if it never finished, else
+  sends the remembered result again.
+- When the broker lost its data (its epoch vanished), every call published before the loss
+  was found and not held by a live process is sent again, and every instance with a pending
+  inbox is woken, once the workers had `RECOVERY_GRACE_SECONDS` to renew what they hold.
+
+- An activity message a worker received but never marked (it died within moments) is taken
+  over from Redis's unacknowledged set and sent again.
+
+A call merely waiting in a queue is never held, so it is never sent again for waiting.
+Every action is logged on its own line: what was re-sent, why, for which instance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from brokers.liveness import RECOVERY_GRACE_SECONDS, BrokerWatch
+from brokers.deliveries import call_key
+from brokers.queues import DELIVER_TASK, activity_name_of, activity_queue
+from orchestrator.effects import activity_key
+from orchestrator.service import OrchestratorService
+from persistence.records import OUTBOX_ACTIVITY, OutboxRecord
+
+log = logging.getLogger("ledgerflow.recovery")
+
+#: Wake-ups published after a broker data loss, at most (the oldest inboxes first).
+WAKE_LIMIT = 100_000
+
+
+def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
+    """Run the liveness and broker-loss checks for the service's app; returns the number of
+    recovery actions taken (calls re-sent, instances woken)."""
+    app = service.app_id
+    try:
+        stale = watch.claim_stale(app)
+        lost, found = watch.check_epoch(app)
+    except Exception as exc:  # Redis away: nothing to learn now; the tick comes back
+        log.debug("liveness check failed: %r", exc)
+        return 0
+    actions = 0
+    if stale:
+        holders = {(h.instance_id, h.key): h.holder for h in stale}
+        rows = service.store.sent_activity_calls(app, list(holders))
+        actions += resend(service, rows, lambda row: f"its holder {holders[(row.instance_id or '', row.dedup_key or '')]} "
+                                                    "stopped renewing its liveness mark")
+    orphans = _orphans(service, watch)
+    actions += orphans
+    if stale or orphans:  # a process died: the calls it was taking from Redis may be lost too
+        actions += _lost_in_flight(service, watch, now)
+    if lost:
+        log_loss(app)
+    if found is not None:
+        held = watch.held(app)
+        before = datetime.fromtimestamp(found, timezone.utc)
+        rows = [r for r in service.store.sent_activity_calls(app, sent_before=before)
+                if (r.instance_id, r.dedup_key) not in held]
+        actions += resend(service, rows, lambda _: "the broker lost its data and no live process holds it")
+        for instance_id, owner in service.store.pending_instances(now, app_id=app, limit=WAKE_LIMIT):
+            service.publisher.orchestrate(owner, instance_id)
+            log.warning("woke instance %s: the broker lost its data while its inbox had work", instance_id,
+                        extra={"instance_id": instance_id})
+            actions += 1
+    return actions
+
+
+def _orphans(service: OrchestratorService, watch: BrokerWatch) -> int:
+    """Activity calls (or their results) a worker (an orchestrator) received and never marked:
+    it died within moments of the receipt, and the message sits unacknowledged in Redis, which
+    would restore it only after the visibility timeout. Taken over, the call sent again."""
+    app = service.app_id
+    received = {}
+    for tag, name, args in watch.unacked():
+        key = _call_of(name, args)
+        if key is not None:
+            received[key] = tag
+    if not received:
+        return 0
+    held = watch.held(app)
+    orphans = {key: tag for key, tag in received.items() if key not in held}
+    rows = [r for r in service.store.sent_activity_calls(app, list(orphans))
+            if watch.take_unacked(orphans[(r.instance_id or "", r.dedup_key or "")])]
+    return resend(service, rows, lambda _: "the process that received it died before it could mark it")
+
+
+#: A call published this recently may still be on its way into a queue.
+IN_FLIGHT_SECONDS = 2.0
+
+
+def _lost_in_flight(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
+    """After a process died: the calls it had just taken from a queue and not yet recorded as
+    received (Redis pops a message before its consumer writes it to the unacknowledged set)
+    are nowhere. Re-send every call published a moment ago or more that is in no queue,
+    received by no one, held by no one and did not finish. Reads the queues whole: it runs
+    only when a death was found."""
+    app = service.app_id
+    rows = service.store.sent_activity_calls(app, sent_before=now - timedelta(seconds=IN_FLIGHT_SECONDS))
+    if not rows:
+        return 0
+    requests = {r.id: json.loads(r.payload) for r in rows}
+    seen = watch.held(app)
+    seen.update(key for _, name, args in watch.unacked(limit=100_000, older_than=0)
+                if (key := _call_of(name, args)) is not None)
+    for queue in {activity_queue(r.app_id, requests[r.id].get("pool")) for r in rows}:
+        seen.update(key for name, args in watch.queued(queue) if (key := _call_of(name, args)) is not None)
+    missing = [r for r in rows if (r.instance_id, r.dedup_key) not in seen]
+    finished = watch.remembered([call_key(requests[r.id]) for r in missing])
+    lost = [r for r, done in zip(missing, finished) if not done]
+    return resend(service, lost, lambda _: "a process died while taking it from the broker: it is in no queue, "
+                                          "received and held by no one, and did not finish")
+
+
+def _call_of(name: str, args: tuple[Any, ...]) -> tuple[str, str] | None:
+    """(instance id, call key) of an activity message, or of a result (`deliver`) message
+    for an activity; None for anything else. Rows of other apps are not found later."""
+    try:
+        if activity_name_of(name) is not None:
+            return args[0]["instance_id"], activity_key(args[0]["generation"], args[0]["task_id"])
+        if name == DELIVER_TASK and str(args[1]["message_id"]).startswith("task:"):
+            return str(args[0]), str(args[1]["message_id"])
+    except (IndexError, KeyError, TypeError):
+        pass
+    return None
+
+
+def check_at_start(watch: BrokerWatch, app_id: str) -> None:
+    """An orchestrator starting: set the epoch if it is missing (a new deployment, or a loss
+    while no orchestrator ran; the recovery it schedules re-sends what was published before)."""
+    try:
+        lost, _ = watch.check_epoch(app_id, take_due=False)
+    except Exception as exc:  # Redis away: the first tick checks again
+        log.debug("liveness check failed: %r", exc)
+        return
+    if lost:
+        log_loss(app_id)
+
+
+def log_loss(app_id: str) -> None:
+    log.warning("the broker has no epoch for app %s (a new deployment, or the broker lost its data): calls "
+                "published before now that no process holds are re-sent in %gs", app_id, RECOVERY_GRACE_SECONDS)
+
+
+def held_calls(watch: BrokerWatch, app_id: str) -> set[tuple[str, str]]:
+    """(instance id, call key) of the calls of `app_id` live processes hold; empty when Redis
+    does not answer."""
+    try:
+        return watch.held(app_id)
+    except Exception as exc:
+        log.debug("liveness check failed: %r", exc)
+        return set()
+
+
+def resend(service: OrchestratorService, rows: Sequence[OutboxRecord], why: Callable[[OutboxRecord], str]) -> int:
+    """Publish again the rows whose result someone still waits for, logging each with
+    `why(row)`; returns how many were sent."""
+    todo = current(service, rows)
+    for _, row in todo:
+        request = json.loads(row.payload)
+        what = f"activity {request.get('name')} ({row.dedup_key}, attempt {request.get('attempt')})" \
+            if row.kind == OUTBOX_ACTIVITY else row.kind
+        log.warning("re-sent %s of instance %s: %s", what, row.instance_id, why(row),
+                    extra={"instance_id": row.instance_id})
+    service.publish(todo)
+    return len(todo)
+
+
+def current(service: OrchestratorService, rows: Sequence[OutboxRecord]) -> list[tuple[int, OutboxRecord]]:
+    """The rows whose result someone still waits for: activity rows of a terminal instance,
+    or of an earlier generation, are left alone."""
+    out = []
+    for row in rows:
+        if row.instance_id is not None and row.kind == OUTBOX_ACTIVITY:
+            inst = service.store.get_instance(row.instance_id)
+            if inst is None or inst.is_terminal or inst.generation != json.loads(row.payload).get("generation"):
+                continue
+        out.append((row.id, row))
+    return out
