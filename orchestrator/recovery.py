@@ -64,11 +64,12 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
         rows = [r for r in service.store.sent_activity_calls(app, sent_before=before)
                 if (r.instance_id, r.dedup_key) not in held]
         actions += resend(service, rows, lambda _: "the broker lost its data and no live process holds it")
-        for instance_id, owner in service.store.pending_instances(now, app_id=app, limit=WAKE_LIMIT):
-            service.publisher.orchestrate(owner, instance_id)
+        pending = service.store.pending_instances(now, app_id=app, limit=WAKE_LIMIT)
+        service.publisher.wake([(owner, instance_id) for instance_id, owner in pending])
+        for instance_id, _ in pending:
             log.warning("woke instance %s: the broker lost its data while its inbox had work", instance_id,
                         extra={"instance_id": instance_id})
-            actions += 1
+        actions += len(pending)
     return actions
 
 
