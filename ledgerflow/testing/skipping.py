@@ -132,5 +132,4 @@ class TimeSkipper:
     def _fire_due(self) -> None:
         app = self.service.app_id
         fired = self.service.store.fire_due_timers(self.clock(), ticker.timer_fired_message, app_id=app)
-        for instance_id in dict.fromkeys(t.instance_id for t in fired):
-            self.service.publisher.orchestrate(app, instance_id)
+        self.service.publisher.wake([(app, t.instance_id) for t in fired])
