@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from brokers import app as broker_app
-from brokers import queues
+from brokers import liveness, queues
 from brokers.embedded import EmbeddedWorker
 from brokers.deliveries import CallMemory
 from brokers.limits import NameLimiter
@@ -165,9 +165,11 @@ class WorkflowRuntime(Registrar):
         return watcher
 
     def _tick_loop(self, service: OrchestratorService, interval: float) -> None:
+        broker_url = self.settings.broker_url
+        watch = liveness.BrokerWatch(broker_url) if liveness.is_redis(broker_url) else None
         while not self._stopping.wait(interval):
             try:
-                ticker.tick(service, pending_grace=timedelta(seconds=1))
+                ticker.tick(service, pending_grace=timedelta(seconds=1), watch=watch)
             except Exception:  # a database hiccup must not kill the loop
                 log.exception("tick failed; retrying")
 
