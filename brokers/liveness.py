@@ -45,7 +45,6 @@ from typing import Any
 
 from celery import Celery, signals
 
-from brokers.deliveries import result_key
 
 log = logging.getLogger("ledgerflow.liveness")
 
@@ -387,15 +386,6 @@ class BrokerWatch:
     def queued(self, queue: str) -> list[tuple[str, tuple[Any, ...]]]:
         """(task name, args) of every message waiting in `queue` (reads the whole list)."""
         return [task for raw in self._redis.lrange(queue, 0, -1) if (task := _task_of(json.loads(raw))) is not None]
-
-    def remembered(self, keys: list[str]) -> list[bool]:
-        """For each call memory key: whether the call's result is remembered (it finished)."""
-        if not keys:
-            return []
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.exists(result_key(key))
-        return [bool(n) for n in pipe.execute()]
 
     def take_unacked(self, tag: str) -> bool:
         """Take over an unacknowledged message whose consumer died: kombu will not restore it

@@ -24,8 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from brokers.liveness import RECOVERY_GRACE_SECONDS, BrokerWatch
-from brokers.deliveries import call_key
-from brokers.queues import DELIVER_TASK, activity_name_of, activity_queue
+from brokers.queues import DELIVER_TASK, activity_name_of, activity_queue, workflow_queue
 from orchestrator.effects import activity_key
 from orchestrator.service import OrchestratorService
 from persistence.records import OUTBOX_ACTIVITY, OutboxRecord
@@ -99,9 +98,11 @@ IN_FLIGHT_SECONDS = 2.0
 def _lost_in_flight(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
     """After a process died: the calls it had just taken from a queue and not yet recorded as
     received (Redis pops a message before its consumer writes it to the unacknowledged set)
-    are nowhere. Re-send every call published a moment ago or more that is in no queue,
-    received by no one, held by no one and did not finish. Reads the queues whole: it runs
-    only when a death was found."""
+    are nowhere, and so are the results an orchestrator had just taken. Re-send every call
+    published a moment ago or more whose result was not applied, when neither the call nor
+    its result is in a queue, received or held by anyone (a finished call is answered from
+    the workers' memory of its result). Reads the queues whole: it runs only when a death
+    was found."""
     app = service.app_id
     rows = service.store.sent_activity_calls(app, sent_before=now - timedelta(seconds=IN_FLIGHT_SECONDS))
     if not rows:
@@ -110,13 +111,12 @@ def _lost_in_flight(service: OrchestratorService, watch: BrokerWatch, now: datet
     seen = watch.held(app)
     seen.update(key for _, name, args in watch.unacked(limit=100_000, older_than=0)
                 if (key := _call_of(name, args)) is not None)
-    for queue in {activity_queue(r.app_id, requests[r.id].get("pool")) for r in rows}:
+    queues = {activity_queue(r.app_id, requests[r.id].get("pool")) for r in rows} | {workflow_queue(app)}
+    for queue in queues:
         seen.update(key for name, args in watch.queued(queue) if (key := _call_of(name, args)) is not None)
-    missing = [r for r in rows if (r.instance_id, r.dedup_key) not in seen]
-    finished = watch.remembered([call_key(requests[r.id]) for r in missing])
-    lost = [r for r, done in zip(missing, finished) if not done]
-    return resend(service, lost, lambda _: "a process died while taking it from the broker: it is in no queue, "
-                                          "received and held by no one, and did not finish")
+    lost = [r for r in rows if (r.instance_id, r.dedup_key) not in seen]
+    return resend(service, lost, lambda _: "a process died while taking it or its result from the broker: neither "
+                                          "is in a queue, received or held by anyone")
 
 
 def _call_of(name: str, args: tuple[Any, ...]) -> tuple[str, str] | None:
