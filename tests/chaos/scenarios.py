@@ -147,9 +147,9 @@ def os_kill9(pid: int) -> None:
 def c3_orchestrator_crash_loop(make_stack: MakeStack, faults: Faults, rng: Random, row: RowReport, *,
                                workflows: int, crash_after: tuple[int, int], max_crashes: int,
                                timeout: float = 600) -> None:
-    """The orchestrator exits (os._exit) at its Nth step, alternately right after the commit
-    and right before it, N drawn from `crash_after`; it is respawned each time, `max_crashes`
-    times, then a clean one finishes the run."""
+    """The orchestrator exits (os._exit) at its Nth batch with work, alternately right after
+    the commit and right before it, N drawn from `crash_after`; it is respawned each time,
+    `max_crashes` times, then a clean one finishes the run."""
     stack = make_stack()
     for i in range(2):
         stack.start_worker(f"worker-{i}")

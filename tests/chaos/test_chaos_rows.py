@@ -45,7 +45,7 @@ def test_c2(make_stack, faults, row) -> None:
 
 @pytest.mark.row("C3")
 def test_c3(make_stack, faults, chaos_rng, row) -> None:
-    scenarios.c3_orchestrator_crash_loop(make_stack, faults, chaos_rng, row, workflows=n(500), crash_after=(30, 120),
+    scenarios.c3_orchestrator_crash_loop(make_stack, faults, chaos_rng, row, workflows=n(500), crash_after=(5, 30),
                                          max_crashes=20, timeout=3600)
 
 

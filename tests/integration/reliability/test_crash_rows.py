@@ -24,7 +24,7 @@ def test_c2_long_activity_killed_part_way(make_stack, faults, row) -> None:
 
 @pytest.mark.row("C3")
 def test_c3_orchestrator_dies_around_its_commit(make_stack, faults, chaos_rng, row) -> None:
-    scenarios.c3_orchestrator_crash_loop(make_stack, faults, chaos_rng, row, workflows=16, crash_after=(8, 20),
+    scenarios.c3_orchestrator_crash_loop(make_stack, faults, chaos_rng, row, workflows=16, crash_after=(2, 5),
                                          max_crashes=2, timeout=180)
 
 
