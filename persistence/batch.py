@@ -20,7 +20,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from persistence import errors, ops, records, schema
@@ -33,12 +32,6 @@ DELETE_TIMERS_OF = sa.delete(_t).where(_t.c.instance_id == sa.bindparam("iid"))
 DELETE_OUTBOX_KEY = sa.delete(_o).where(_o.c.instance_id == sa.bindparam("iid"),
                                         _o.c.dedup_key == sa.bindparam("key"))
 DELETE_OUTBOX_KIND = sa.delete(_o).where(_o.c.instance_id == sa.bindparam("iid"), _o.c.kind == sa.bindparam("kind"))
-INSERT_MESSAGE = {
-    name: dialect.insert(_i).values(
-        {c: sa.bindparam(c) for c in ("instance_id", "message_id", "type", "payload", "visible_at", "created_at")}
-    ).on_conflict_do_nothing(index_elements=["instance_id", "message_id"])
-    for name, dialect in (("postgresql", pg), ("sqlite", sqlite))
-}
 
 
 class _Statements:
@@ -195,6 +188,7 @@ class BatchTx:
         #: each locked instance's visible inbox (stored messages, then arrivals)
         self.inboxes = inboxes
         self._arrivals = 0
+        self._arrived_at: datetime | None = None
         self._steps: list[DeferredStepTx] = []
         self._histories: dict[str, list[records.EventRecord]] = {}
 
@@ -211,6 +205,7 @@ class BatchTx:
         if any(m.message_id == message.message_id for m in inbox):
             return False
         self._arrivals += 1
+        self._arrived_at = now
         inbox.append(records.InboxRecord(-self._arrivals, instance_id, message.message_id, message.type,
                                          message.payload, message.visible_at or now, now))
         return True
@@ -243,10 +238,10 @@ class BatchTx:
         no step consumed."""
         self._write_steps()
         consumed = {i for tx in self._steps for i in tx.consumed_arrivals}
-        kept = [{"instance_id": m.instance_id, "message_id": m.message_id, "type": m.type, "payload": m.payload,
-                 "visible_at": m.visible_at, "created_at": m.created_at}
+        kept = [(m.instance_id, records.NewInboxMessage(m.message_id, m.type, m.payload, m.visible_at))
                 for inbox in self.inboxes.values() for m in inbox if m.id < 0 and m.id not in consumed]
-        _many(self._conn, INSERT_MESSAGE[self._conn.dialect.name], kept)
+        if kept and self._arrived_at is not None:
+            ops.insert_messages_many(self._conn, kept, self._arrived_at)
 
     def _write_steps(self) -> None:
         steps = [tx for tx in self._steps if tx.pending]

@@ -239,25 +239,22 @@ def insert_messages(
 
 def insert_messages_many(
     conn: Connection, rows: Sequence[tuple[str, records.NewInboxMessage]], now: datetime,
-) -> int:
-    """Insert ``(instance_id, message)`` pairs with one multi-row statement per chunk,
-    skipping message ids an instance already has; returns how many were inserted."""
-    insert = pg_dialect.insert if conn.dialect.name == "postgresql" else sqlite_dialect.insert
-    t = schema.inbox
-    inserted = 0
-    for part in chunks(rows, 200):
-        values = [
-            {"instance_id": instance_id, "message_id": msg.message_id, "type": msg.type,
-             "payload": msg.payload, "visible_at": msg.visible_at or now, "created_at": now}
-            for instance_id, msg in part
-        ]
-        stmt = (
-            insert(t).values(values)
-            .on_conflict_do_nothing(index_elements=["instance_id", "message_id"])
-            .returning(t.c.id)
-        )
-        inserted += len(conn.execute(stmt).all())
-    return inserted
+) -> None:
+    """Insert ``(instance_id, message)`` pairs (a message id an instance already has is
+    skipped) with one statement built once, sent for all rows (SQLAlchemy packs them into
+    multi-row inserts)."""
+    params = [{"instance_id": instance_id, "message_id": msg.message_id, "type": msg.type, "payload": msg.payload,
+               "visible_at": msg.visible_at or now, "created_at": now} for instance_id, msg in rows]
+    if params:
+        conn.execute(INSERT_MESSAGE[conn.dialect.name], params)
+
+
+INSERT_MESSAGE = {
+    name: dialect.insert(_i).values(
+        {c: sa.bindparam(c) for c in ("instance_id", "message_id", "type", "payload", "visible_at", "created_at")}
+    ).on_conflict_do_nothing(index_elements=["instance_id", "message_id"])
+    for name, dialect in (("postgresql", pg_dialect), ("sqlite", sqlite_dialect))
+}
 
 
 # -- composite operations --------------------------------------------------------------
