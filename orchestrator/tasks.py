@@ -69,15 +69,17 @@ class CeleryPublisher(Publisher):
 class BatchTask(Batches):
     """celery-batches' task with two additions.
 
-    One batch of a task runs at a time in a process: messages that come while it runs wait
-    and go together into the next one, so batches grow with the load by themselves (group
-    commit) while a lone message waits only for the linger. And the task events Flower shows
+    At most `parallel` batches of a task run at a time in a process: messages that come
+    while they run wait and go together into the next one, so batches grow with the load by
+    themselves (group commit) while a lone message waits only for the linger. And the task events Flower shows
     (`task-received` when a message is buffered, `task-succeeded`/`task-failed` when its batch
     has run), sent only while events are on at this worker (as Flower turns them on)."""
 
     abstract = True
     _eventer: Any = None
-    _running = False
+    #: batches of this task running at once in a process (the rest of the messages wait)
+    parallel = 2
+    _running = 0
     _held: list[Any]
     _gate: threading.Lock
 
@@ -98,10 +100,10 @@ class BatchTask(Batches):
 
     def flush(self, requests: Any) -> Any:
         with self._gate:
-            if self._running:
+            if self._running >= self.parallel:
                 self._held.extend(requests)  # acknowledged when the batch that takes them has run
                 return None
-            self._running = True
+            self._running += 1
         return super().flush(requests)
 
     def finished(self, requests: Sequence[SimpleRequest], error: BaseException | None = None) -> None:
@@ -115,7 +117,7 @@ class BatchTask(Batches):
                 else:
                     eventer.send("task-failed", uuid=request.id, exception=repr(error), traceback="")
         with self._gate:
-            self._running = False
+            self._running -= 1
             held, self._held = self._held, []
         if held:
             self.flush(held)
