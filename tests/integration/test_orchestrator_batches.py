@@ -22,6 +22,7 @@ from orchestrator.service import OrchestratorService, Publisher
 from persistence.errors import StoreUnavailable
 from persistence.records import NewInstance, utcnow
 from persistence.store import Store
+from tests.fixtures import chaos_app
 from workers.activity import run_activity
 
 pytestmark = pytest.mark.integration
@@ -226,20 +227,6 @@ def test_orchestrators_share_an_app(make_stack, faults, row, orchestrators: int)
     row.figure("checker", report.summary())
 
 
-@registrar.workflow
-def tally(ctx: wf.DaprWorkflowContext, state: dict):
-    """Counts "inc" events, continuing as new every 3 (keeping the events not yet consumed)."""
-    count = state["count"]
-    for _ in range(3):
-        if count >= state["until"]:
-            return count
-        yield ctx.wait_for_external_event("inc")
-        count += 1
-    if count >= state["until"]:
-        return count
-    ctx.continue_as_new({**state, "count": count}, save_events=True)
-
-
 def test_concurrent_batches_never_replay_consumed_messages(pg_store: Store) -> None:
     """Two threads drive one instance while four raise events at it. A batch that waited for
     the instance's row lock must read the inbox after it got the lock: read in the same
@@ -247,10 +234,10 @@ def test_concurrent_batches_never_replay_consumed_messages(pg_store: Store) -> N
     consumed were counted again (found by R4)."""
     publisher = Recorder()
     lock = threading.Lock()
-    service = OrchestratorService(pg_store, registrar.registry, publisher, APP)
-    state = json.dumps({"count": 0, "until": 40})
-    started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), "tally", state)
-    pg_store.create_instance(NewInstance("t-1", APP, "tally", input=state), inbox.message("start", started))
+    service = OrchestratorService(pg_store, chaos_app.wfr.registry, publisher, APP)
+    state = json.dumps({"count": 0, "per_generation": 3, "until": 40})
+    started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), "counter", state)
+    pg_store.create_instance(NewInstance("t-1", APP, "counter", input=state), inbox.message("start", started))
     service.drive(["t-1"])
     stop = threading.Event()
 
