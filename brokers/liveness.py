@@ -387,6 +387,23 @@ class BrokerWatch:
         """(task name, args) of every message waiting in `queue` (reads the whole list)."""
         return [task for raw in self._redis.lrange(queue, 0, -1) if (task := _task_of(json.loads(raw))) is not None]
 
+    def queue_length(self, queue: str) -> int:
+        return int(self._redis.llen(queue))
+
+    def audit_due(self, app_id: str, every: float) -> bool:
+        """True for one caller per `every` seconds per app, however many ticks run at once."""
+        return bool(self._redis.set(f"ledgerflow:audit:{app_id}", "1", nx=True, px=int(every * 1000)))
+
+    def swap_suspects(self, app_id: str, suspects: set[tuple[str, str]], ttl: float) -> set[tuple[str, str]]:
+        """Store this audit's suspects (instance id, call key) for the next audit; returns the
+        previous audit's (empty when it is older than `ttl` seconds)."""
+        key = f"ledgerflow:suspects:{app_id}"
+        with self._redis.pipeline() as pipe:
+            pipe.get(key)
+            pipe.set(key, json.dumps(sorted(suspects)), px=int(ttl * 1000))
+            before, _ = pipe.execute()
+        return {(iid, call) for iid, call in json.loads(before)} if before else set()
+
     def take_unacked(self, tag: str) -> bool:
         """Take over an unacknowledged message whose consumer died: kombu will not restore it
         (the caller sends the call again). True for one caller only."""

@@ -10,6 +10,9 @@
 
 - An activity message a worker received but never marked (it died within moments) is taken
   over from Redis's unacknowledged set and sent again.
+- Every `AUDIT_SECONDS` (once per app, whichever tick comes first), a call found neither in a
+  queue, received nor held by anyone, twice in a row, is sent again: the net under every
+  other check, so a call lost in a way nothing above foresaw costs seconds, not the lease.
 
 A call merely waiting in a queue is never held, so it is never sent again for waiting.
 Every action is logged on its own line: what was re-sent, why, for which instance.
@@ -55,6 +58,8 @@ def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> 
     actions += orphans
     if stale or orphans:  # a process died: the calls it was taking from Redis may be lost too
         actions += _lost_in_flight(service, watch, now)
+    elif watch.audit_due(app, AUDIT_SECONDS):
+        actions += _audit(service, watch, now)
     if lost:
         log_loss(app)
     if found is not None:
@@ -93,6 +98,10 @@ def _orphans(service: OrchestratorService, watch: BrokerWatch) -> int:
 
 #: A call published this recently may still be on its way into a queue.
 IN_FLIGHT_SECONDS = 2.0
+#: How often the audit looks for calls that are nowhere, and how old a call must be for it.
+AUDIT_SECONDS = 10.0
+#: A queue longer than this is not read by the audit (a backlog: it runs once it drained).
+AUDIT_QUEUE_LIMIT = 20_000
 
 
 def _lost_in_flight(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
@@ -103,20 +112,59 @@ def _lost_in_flight(service: OrchestratorService, watch: BrokerWatch, now: datet
     its result is in a queue, received or held by anyone (a finished call is answered from
     the workers' memory of its result). Reads the queues whole: it runs only when a death
     was found."""
+    rows = service.store.sent_activity_calls(service.app_id, sent_before=now - timedelta(seconds=IN_FLIGHT_SECONDS))
+    lost = _nowhere(service, watch, rows)
+    return resend(service, lost or [], lambda _: "a process died while taking it or its result from the broker: "
+                                                 "neither is in a queue, received or held by anyone")
+
+
+def _audit(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
+    """The periodic net: calls sent `AUDIT_SECONDS` ago or more that are nowhere (see
+    `_nowhere`) are suspects; those that were suspects at the previous audit too are sent
+    again (a call moving between two places while it is looked for is missed once, not
+    twice). Skipped while a queue holds a backlog."""
     app = service.app_id
-    rows = service.store.sent_activity_calls(app, sent_before=now - timedelta(seconds=IN_FLIGHT_SECONDS))
-    if not rows:
+    rows = service.store.sent_activity_calls(app, sent_before=now - timedelta(seconds=AUDIT_SECONDS))
+    lost = _nowhere(service, watch, rows, queue_limit=AUDIT_QUEUE_LIMIT)
+    if lost is None:
         return 0
+    suspects = {(r.instance_id or "", r.dedup_key or "") for r in lost}
+    before = watch.swap_suspects(app, suspects, ttl=3 * AUDIT_SECONDS)
+    confirmed = [r for r in lost if (r.instance_id, r.dedup_key) in before]
+    return resend(service, confirmed, lambda _: f"found in no queue, received or held by anyone at two audits "
+                                                f"{AUDIT_SECONDS:g}s apart")
+
+
+def _nowhere(service: OrchestratorService, watch: BrokerWatch, rows: Sequence[OutboxRecord], *,
+             queue_limit: int | None = None) -> list[OutboxRecord] | None:
+    """The rows whose call (and result) is in no queue, received by no consumer and held by
+    no live process. Reads the places in the order a call moves through them: its queue,
+    what consumers received and hold (the worker running it), the results' queue, then what
+    consumers received and hold again (the orchestrator applying it); a call moving on while
+    they are read is seen in a later place. None when a queue is longer than `queue_limit`."""
+    if not rows:
+        return []
+    app = service.app_id
     requests = {r.id: json.loads(r.payload) for r in rows}
-    seen = watch.held(app)
-    seen.update(key for _, name, args in watch.unacked(limit=100_000, older_than=0)
-                if (key := _call_of(name, args)) is not None)
-    queues = {activity_queue(r.app_id, requests[r.id].get("pool")) for r in rows} | {workflow_queue(app)}
-    for queue in queues:
+    calls = {activity_queue(r.app_id, requests[r.id].get("pool")) for r in rows}
+    if queue_limit is not None and any(watch.queue_length(q) > queue_limit for q in [*calls, workflow_queue(app)]):
+        return None
+    seen: set[tuple[str, str]] = set()
+
+    def queued(queue: str) -> None:
         seen.update(key for name, args in watch.queued(queue) if (key := _call_of(name, args)) is not None)
-    lost = [r for r in rows if (r.instance_id, r.dedup_key) not in seen]
-    return resend(service, lost, lambda _: "a process died while taking it or its result from the broker: neither "
-                                          "is in a queue, received or held by anyone")
+
+    def received_or_held() -> None:
+        seen.update(key for _, name, args in watch.unacked(limit=100_000, older_than=0)
+                    if (key := _call_of(name, args)) is not None)
+        seen.update(watch.held(app))
+
+    for queue in calls:
+        queued(queue)
+    received_or_held()
+    queued(workflow_queue(app))
+    received_or_held()
+    return [r for r in rows if (r.instance_id, r.dedup_key) not in seen]
 
 
 def _call_of(name: str, args: tuple[Any, ...]) -> tuple[str, str] | None:

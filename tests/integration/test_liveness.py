@@ -231,3 +231,36 @@ def test_after_a_death_calls_in_no_queue_and_held_by_no_one_are_re_sent(machine,
     redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, {**request, "instance_id": "other"}, "w1"))
     ticker.tick(machine.service, watch=watch)
     assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+
+
+def test_the_audit_re_sends_a_call_found_nowhere_at_two_audits(machine, redis_url: str, redis_server: Any,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The net under the other checks: with no death found, a call that is in no queue,
+    received and held by no one at two audits in a row is sent again, once; a queued call
+    never is, however often the audit runs."""
+    import json
+    from datetime import timedelta
+
+    from brokers.queues import activity_queue
+    from orchestrator import recovery, ticker
+
+    watch = liveness.BrokerWatch(redis_url, grace_seconds=3600)
+    app, [request] = machine.service.app_id, machine.broker.activities
+    audit_key = f"ledgerflow:audit:{app}"
+    machine.offset = timedelta(seconds=recovery.AUDIT_SECONDS + 2)  # published long enough ago
+    queue = activity_queue(request["target_app_id"], request.get("pool"))
+    redis_server.command("LPUSH", queue, json.dumps(_kombu_message(request, "tag-1")))
+    for _ in range(3):  # merely queued
+        ticker.tick(machine.service, watch=watch)
+        redis_server.command("DEL", audit_key)  # as if AUDIT_SECONDS had passed
+    assert len(machine.broker.activities) == 1
+    redis_server.command("DEL", queue)  # lost, with no death to tell
+    ticker.tick(machine.service, watch=watch)  # nowhere once: a suspect
+    ticker.tick(machine.service, watch=watch)  # the next audit is not due yet
+    assert len(machine.broker.activities) == 1
+    redis_server.command("DEL", audit_key)
+    with caplog.at_level("WARNING", logger="ledgerflow.recovery"):
+        ticker.tick(machine.service, watch=watch)  # nowhere again: sent again
+    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+    [line] = [r.getMessage() for r in caplog.records if "re-sent activity" in r.getMessage()]
+    assert request["instance_id"] in line and "at two audits" in line
