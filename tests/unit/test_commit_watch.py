@@ -51,7 +51,7 @@ def test_each_new_inbox_message_wakes_its_instance_once(manager: WorkflowManager
         began = time.monotonic()
         manager.schedule("wf", instance_id="w-1")
         assert woken.next() == ["w-1"]
-        assert time.monotonic() - began < 0.1
+        assert time.monotonic() - began < 1.0  # at the watcher's next look (5 ms), on a busy machine too
         manager.schedule("wf", instance_id="other", app_id="another-app")  # a commit, not this app's
         with manager.store.step("w-1") as tx:
             tx.update_instance(status="RUNNING")  # a commit, no new message
