@@ -6,8 +6,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from security.policy import DENIED_MESSAGE, PolicyStore, evaluate, load_file, parse_document
 
 POLICY = """
@@ -117,4 +115,3 @@ def test_hot_reload_on_add_change_and_remove(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, "a removed policy file was not dropped within 5 s"
         time.sleep(0.05)
     assert PolicyStore(tmp_path / "missing").policies == ()
-    assert pytest  # keep import
