@@ -266,7 +266,9 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
         @invariant()
         def histories_are_sound(self) -> None:
             problems = []
+            self._count("invariant checks")
             for inst in self.store.list_instances(app_id=APP, limit=100):
+                self._count("histories checked")
                 rows = [(e.generation, e.sequence, e.type, e.payload) for e in self._all_history(inst.instance_id)]
                 problems += checker.check_history(inst.instance_id, rows, inst.generation, inst.is_terminal)
                 if inst.is_terminal:
