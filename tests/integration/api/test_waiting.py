@@ -15,6 +15,7 @@ import pytest
 
 from ledgerflow import changes
 from ledgerflow.client import DaprWorkflowClient
+from tests.fixtures.processes import wait_for
 from tests.integration.stacks import REPO
 
 WAKE_BUDGET = 0.1  # seconds from the other process's commit to the waiter's return
@@ -103,7 +104,7 @@ def test_in_process_commits_wake_waiters_at_once_and_only_theirs(tmp_path: Path,
     with DaprWorkflowClient() as client:
         a, b = client.schedule_new_workflow("x"), client.schedule_new_workflow("x")
         waiter_a = CountingWaiter(client, a)
-        time.sleep(0.2)
+        wait_for(lambda: waiter_a.reads >= 1, 10, message="the waiter's first read")  # now it waits
         reads_before = waiter_a.reads
         for iid in (a, b):
             with client._manager.store.step(iid) as tx:
