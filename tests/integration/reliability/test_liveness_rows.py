@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.row("V1")
 def test_v1_a_killed_worker_s_call_runs_again_within_15_s(make_stack, faults, row) -> None:
-    liveness_rows.v1_worker_killed(make_stack, faults, row, kills=2, seconds=20, timeout=60)
+    liveness_rows.v1_worker_killed(make_stack, faults, row, kills=2, seconds=10, timeout=60)
 
 
 @pytest.mark.row("V2")
@@ -27,9 +27,9 @@ def test_v3_a_killed_orchestrator_s_instances_step_again_within_10_s(make_stack,
 
 @pytest.mark.row("V4")
 def test_v4_a_long_activity_on_a_healthy_worker_runs_once(make_stack, row) -> None:
-    liveness_rows.v4_long_activity_runs_once(make_stack, row, seconds=30)
+    liveness_rows.v4_long_activity_runs_once(make_stack, row, seconds=16)
 
 
 @pytest.mark.row("V5")
 def test_v5_a_backlog_behind_a_slow_pool_is_never_re_sent(make_stack, row) -> None:
-    liveness_rows.v5_backlog_is_not_re_sent(make_stack, row, activities=600, sleep=0.1, timeout=300)
+    liveness_rows.v5_backlog_is_not_re_sent(make_stack, row, activities=300, sleep=0.1, timeout=300)
