@@ -56,6 +56,26 @@ class Watches:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._watches: dict[str, Watch] = {}
+        self._listeners: list[Callable[[str | None], None]] = []
+
+    def listen(self, callback: Callable[[str | None], None]) -> Callable[[], None]:
+        """Call `callback(instance_id)` on every change of any instance (None: anything may
+        have changed) until the returned function is called. Callbacks must not block."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return stop
+
+    def _tell(self, instance_id: str | None) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback(instance_id)
 
     @contextmanager
     def watch(self, instance_id: str) -> Iterator[Watch]:
@@ -84,12 +104,14 @@ class Watches:
             if watch is not None:
                 watch.version += 1
                 watch.cond.notify_all()
+        self._tell(instance_id)
 
     def notify_all(self) -> None:
         with self._lock:
             for watch in self._watches.values():
                 watch.version += 1
                 watch.cond.notify_all()
+        self._tell(None)
 
 
 WATCHES = Watches()
