@@ -1,0 +1,65 @@
+"""`/ui/changes`: the change feed as server-sent events, so pages update without a reload.
+
+Each message's data is the IDs of instances that changed (space-separated; `*` when anything
+may have changed, e.g. after the feed reconnected). The page decides what to refresh. Changes
+are gathered for `COALESCE_SECONDS` so a busy system sends a few messages a second, not one
+per step. Without a cross-process feed (the embedded default, when the workflows run in another
+process) a `*` is sent every `POLL_SECONDS`; with one, every `changes.BACKSTOP_SECONDS`
+(a notification may be lost). A stream ends after `STREAM_SECONDS` and the browser reconnects,
+so a stopping server never waits long for open streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ledgerflow import changes
+
+if TYPE_CHECKING:
+    from ledgerflow.dashboard.app import Dashboard
+
+COALESCE_SECONDS = 0.25
+POLL_SECONDS = 2.0
+STREAM_SECONDS = 30.0
+MAX_IDS = 200
+
+
+async def _stream(request: Request, feed: changes.ChangeFeed | None) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    stop = changes.WATCHES.listen(lambda iid: loop.call_soon_threadsafe(queue.put_nowait, iid or "*"))
+    if feed is not None:
+        feed.acquire()
+    try:
+        yield "retry: 1000\n\n"
+        deadline = loop.time() + STREAM_SECONDS
+        while loop.time() < deadline and not await request.is_disconnected():
+            live = feed is not None and feed.ready(0)
+            try:
+                first = await asyncio.wait_for(queue.get(), changes.BACKSTOP_SECONDS if live else POLL_SECONDS)
+            except asyncio.TimeoutError:
+                yield "data: *\n\n"
+                continue
+            await asyncio.sleep(COALESCE_SECONDS)
+            ids = {first}
+            while not queue.empty():
+                ids.add(queue.get_nowait())
+            yield "data: " + ("*" if "*" in ids or len(ids) > MAX_IDS else " ".join(sorted(ids))) + "\n\n"
+    finally:
+        stop()
+        if feed is not None:
+            feed.release()
+
+
+def changes_route(ui: Dashboard) -> Callable[[Request], Awaitable[Response]]:
+    async def handler(request: Request) -> Response:
+        return StreamingResponse(_stream(request, changes.feed_for(ui.manager.settings)),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    return handler
