@@ -33,7 +33,7 @@ class Dashboard:
         self.gate = auth.Gate(token)
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                  undefined=jinja2.StrictUndefined)
-        env.filters["q"] = lambda value: quote(str(value), safe="")
+        env.filters["q"] = lambda value: quote(str(value), safe=":")
         env.filters["rfc3339"] = rfc3339
         env.filters["elapsed"] = human_elapsed
         env.globals["qs"] = lambda **params: urlencode({k: v for k, v in params.items() if v not in (None, "")},
