@@ -133,7 +133,7 @@ def dev(module: str, host: str, port: int) -> None:
         raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                          "pick another with --port")
     click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}; "
-               "Ctrl-C to stop.")
+               f"dashboard on http://{host}:{port}/ui/; Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

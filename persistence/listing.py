@@ -55,11 +55,25 @@ def _where(stmt: sa.Select[Any], f: InstanceFilter, *, with_status: bool = True)
     return stmt
 
 
+#: What a listed row carries of its payloads: the custom status up to this many characters;
+#: input, output and failure are left out (a page is for finding an instance, not reading it).
+PREVIEW_CHARS = 200
+
+
+def _summary_columns() -> list[Any]:
+    t = schema.instances
+    left_out = {"input", "output", "failure", "signature_head"}
+    columns: list[Any] = [sa.null().label(c.name) if c.name in left_out else c for c in t.columns
+                          if c.name != "custom_status"]
+    return [*columns, sa.func.substr(t.c.custom_status, 1, PREVIEW_CHARS).label("custom_status")]
+
+
 def page(conn: Connection, f: InstanceFilter, *, newest_first: bool, after: Position | None,
          limit: int) -> list[records.InstanceRecord]:
-    """Up to `limit` instances in the order asked, starting just past `after`."""
+    """Up to `limit` instances in the order asked, starting just past `after`, without their
+    payloads (see `PREVIEW_CHARS`)."""
     t = schema.instances
-    stmt = _where(sa.select(t), f)
+    stmt = _where(sa.select(*_summary_columns()), f)
     key = sa.tuple_(t.c.created_at, t.c.instance_id)
     if after is not None:
         mark = sa.tuple_(sa.literal(after.created_at, schema.UTCDateTime()), sa.literal(after.instance_id))

@@ -144,7 +144,7 @@ def build_server(manager: WorkflowManager, host: str, port: int,
 def serve(manager: WorkflowManager, host: str, port: int, settings: ApiSettings | None = None) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn's graceful shutdown)."""
     server = build_server(manager, host, port, settings)
-    log.info("HTTP API on http://%s:%d (token auth %s)", host, port,
+    log.info("HTTP API on http://%s:%d, dashboard on http://%s:%d/ui/ (token auth %s)", host, port, host, port,
              "on" if (settings or ApiSettings.from_env()).token else "off")
     try:
         server.run()

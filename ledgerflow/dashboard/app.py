@@ -89,6 +89,7 @@ def create_app(manager: WorkflowManager, token: str | None) -> middleware.ASGIAp
         routes=[
             Route(PREFIX, slash),
             Route(f"{PREFIX}/", pages.instances(ui), methods=["GET"]),
+            Route(f"{PREFIX}/counts", pages.counts(ui), methods=["GET"]),
             Route(f"{PREFIX}/instances/{{instance_id}}", pages.instance(ui), methods=["GET"]),
             Route(f"{PREFIX}/instances/{{instance_id}}/{{action}}", actions.act(ui), methods=["POST"]),
             Route(f"{PREFIX}/workflows/{{name}}", pages.workflow(ui), methods=["GET"]),

@@ -77,6 +77,21 @@ def instances(ui: Dashboard) -> Handler:
     return handler
 
 
+def counts(ui: Dashboard) -> Handler:
+    """The list's counts by status, fetched by the page after its rows: counting every
+    matching instance costs more than a page of them."""
+
+    async def handler(request: Request) -> Response:
+        try:
+            f = list_filter(request)
+        except (ValueError, api_errors.ApiError):
+            return Response("", media_type="text/html")
+        found = await ui.call(ui.manager.store.count_by_status, f)
+        return ui.render(request, "_counts.html", counts=found, q=request.query_params, statuses=STATUS_ORDER)
+
+    return handler
+
+
 def instance(ui: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
         instance_id = request.path_params["instance_id"]

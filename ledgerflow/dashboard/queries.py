@@ -27,7 +27,6 @@ MAX_CHILDREN = 200
 @dataclass(frozen=True)
 class Page:
     rows: list[InstanceRecord]
-    counts: dict[str, int]
     newer: str | None  # cursor of the page before, None on the first
     older: str | None  # cursor of the page after, None on the last
 
@@ -47,8 +46,7 @@ def list_page(manager: WorkflowManager, f: InstanceFilter, *, newest_first: bool
                                     after=decode_cursor(after) if after else None, limit=PAGE_SIZE + 1)
         back, forward = after is not None, len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-    return Page(rows, store.count_by_status(f),
-                encode_cursor(rows[0]) if back and rows else None,
+    return Page(rows, encode_cursor(rows[0]) if back and rows else None,
                 encode_cursor(rows[-1]) if forward and rows else None)
 
 

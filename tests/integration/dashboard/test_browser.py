@@ -110,6 +110,7 @@ def test_the_list_shows_every_instance_and_filters_them(page: Any, server: str, 
     ids = page.eval_on_selector_all("tr[data-id]", "rows => rows.map(r => r.dataset.id)")
     assert {"order-1", "order-2", "order-3", "markup-1", "order-2:0007"} <= set(ids)
     assert ids.index("markup-1") < ids.index("order-1")  # newest first
+    assert page.wait_for_selector("#counts .total").text_content() == f"{len(ids)} in all"
     _screenshot(page, "list", tmp_path)
     page.check("input[name=status][value=COMPLETED]")
     page.fill("input[name=name]", "FulfilOrder")
