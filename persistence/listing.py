@@ -37,7 +37,7 @@ class Position:
     instance_id: str
 
 
-def _where(stmt: sa.Select[Any], f: InstanceFilter, *, with_status: bool = True) -> sa.Select[Any]:
+def where(stmt: sa.Select[Any], f: InstanceFilter, *, with_status: bool = True) -> sa.Select[Any]:
     t = schema.instances
     if f.app_id is not None:
         stmt = stmt.where(t.c.app_id == f.app_id)
@@ -73,7 +73,7 @@ def page(conn: Connection, f: InstanceFilter, *, newest_first: bool, after: Posi
     """Up to `limit` instances in the order asked, starting just past `after`, without their
     payloads (see `PREVIEW_CHARS`)."""
     t = schema.instances
-    stmt = _where(sa.select(*_summary_columns()), f)
+    stmt = where(sa.select(*_summary_columns()), f)
     key = sa.tuple_(t.c.created_at, t.c.instance_id)
     if after is not None:
         mark = sa.tuple_(sa.literal(after.created_at, schema.UTCDateTime()), sa.literal(after.instance_id))
@@ -85,5 +85,5 @@ def page(conn: Connection, f: InstanceFilter, *, newest_first: bool, after: Posi
 def count_by_status(conn: Connection, f: InstanceFilter) -> dict[str, int]:
     """How many instances match `f` in each status (the status filter left out)."""
     t = schema.instances
-    stmt = _where(sa.select(t.c.status, sa.func.count()), f, with_status=False).group_by(t.c.status)
+    stmt = where(sa.select(t.c.status, sa.func.count()), f, with_status=False).group_by(t.c.status)
     return {status: count for status, count in conn.execute(stmt)}

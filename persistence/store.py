@@ -247,18 +247,9 @@ class Store:
         """Instances matching every given filter, oldest first (``created_after`` is
         inclusive, ``created_before`` exclusive)."""
         t = schema.instances
-        stmt = sa.select(t)
-        if app_id is not None:
-            stmt = stmt.where(t.c.app_id == app_id)
-        if name is not None:
-            stmt = stmt.where(t.c.name == name)
-        if statuses is not None:
-            stmt = stmt.where(t.c.status.in_(list(statuses)))
-        if created_after is not None:
-            stmt = stmt.where(t.c.created_at >= created_after)
-        if created_before is not None:
-            stmt = stmt.where(t.c.created_at < created_before)
-        stmt = stmt.order_by(t.c.created_at, t.c.instance_id).limit(limit).offset(offset)
+        f = listing.InstanceFilter(app_id=app_id, name=name, statuses=None if statuses is None else tuple(statuses),
+                                   created_after=created_after, created_before=created_before)
+        stmt = listing.where(sa.select(t), f).order_by(t.c.created_at, t.c.instance_id).limit(limit).offset(offset)
         with self._read() as conn:
             return [ops.to_instance(r) for r in conn.execute(stmt)]
 
