@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from ledgerflow.api import ApiSettings, create_app
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
+from security import context as sec_context
+from security.certs import init_certs
+from tests.integration.stacks import Stack, embedded_stack  # noqa: F401
 
 warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 
@@ -133,3 +137,35 @@ def test_user_data_is_escaped_everywhere(manager: WorkflowManager) -> None:
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in c.get("/ui/instances/x-1").text
         assert c.get("/ui/instances/nope").status_code == 404
         assert c.get("/ui/workflows/%3Cb%3E").text.count("<b>") == 0
+
+
+
+@pytest.fixture
+def signing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    certs = tmp_path / "certs"
+    monkeypatch.setenv("LEDGERFLOW_SIGNING", "on")
+    monkeypatch.setenv("LEDGERFLOW_CERTS_DIR", str(certs))
+    monkeypatch.setenv("LEDGERFLOW_RESOURCES_DIR", str(tmp_path / "resources"))
+    yield certs
+    sec_context.reset_cache()
+
+
+def test_a_signed_history_shows_its_verification_and_a_tampered_one_the_failed_check(
+        signing_env: Path, embedded_stack: Stack) -> None:
+    init_certs(signing_env, embedded_stack.env["LEDGERFLOW_APP_ID"], key_type="p256")
+    sec_context.reset_cache()
+    iid = embedded_stack.client.schedule_new_workflow("chaining", input="go")
+    embedded_stack.client.wait_for_workflow_completion(iid, timeout_in_seconds=60)
+    manager = WorkflowManager(Settings.from_env())
+    try:
+        with client(manager) as c:
+            assert "signed; the history verified" in c.get(f"/ui/instances/{iid}").text
+            engine = sa.create_engine(embedded_stack.env["LEDGERFLOW_DATABASE_URL"])
+            with engine.begin() as conn:
+                conn.execute(sa.text("UPDATE history_events SET payload = replace(payload, 'go+', 'go-') "
+                                     "WHERE instance_id = :i"), {"i": iid})
+            engine.dispose()
+            page = c.get(f"/ui/instances/{iid}").text
+            assert "verification failed" in page and "digest" in page
+    finally:
+        manager.close()
