@@ -140,7 +140,7 @@ def dev(module: str, host: str, port: int) -> None:
     try:
         stop.wait()
     finally:
-        server.should_exit = True
+        server.handle_exit(signal.SIGTERM, None)
         api_thread.join(15)
         runtime.shutdown()
         manager.close()

@@ -3,5 +3,6 @@ timeline, the shape of a workflow, and actions. Server-rendered (Starlette + Jin
 htmx, which ships in `static/` (no CDN, no build step)."""
 
 from ledgerflow.dashboard.app import alongside, create_app
+from ledgerflow.dashboard.live import stop_streams
 
-__all__ = ["alongside", "create_app"]
+__all__ = ["alongside", "create_app", "stop_streams"]

@@ -5,13 +5,14 @@ may have changed, e.g. after the feed reconnected). The page decides what to ref
 are gathered for `COALESCE_SECONDS` so a busy system sends a few messages a second, not one
 per step. Without a cross-process feed (the embedded default, when the workflows run in another
 process) a `*` is sent every `POLL_SECONDS`; with one, every `changes.BACKSTOP_SECONDS`
-(a notification may be lost). A stream ends after `STREAM_SECONDS` and the browser reconnects,
-so a stopping server never waits long for open streams.
+(a notification may be lost). A stream ends after `STREAM_SECONDS` (the browser reconnects),
+and at once when the server stops (`stop_streams`), so open tabs do not hold up a shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -27,12 +28,26 @@ COALESCE_SECONDS = 0.25
 POLL_SECONDS = 2.0
 STREAM_SECONDS = 30.0
 MAX_IDS = 200
+_END = ""  # put on a stream's queue: end the stream
+
+_open: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]] = set()
+_open_lock = threading.Lock()
+
+
+def stop_streams() -> None:
+    """End every open stream of this process (the server is stopping)."""
+    with _open_lock:
+        streams = list(_open)
+    for loop, queue in streams:
+        loop.call_soon_threadsafe(queue.put_nowait, _END)
 
 
 async def _stream(request: Request, feed: changes.ChangeFeed | None) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str] = asyncio.Queue()
     stop = changes.WATCHES.listen(lambda iid: loop.call_soon_threadsafe(queue.put_nowait, iid or "*"))
+    with _open_lock:
+        _open.add((loop, queue))
     if feed is not None:
         feed.acquire()
     try:
@@ -45,13 +60,19 @@ async def _stream(request: Request, feed: changes.ChangeFeed | None) -> AsyncIte
             except asyncio.TimeoutError:
                 yield "data: *\n\n"
                 continue
+            if first == _END:
+                return
             await asyncio.sleep(COALESCE_SECONDS)
             ids = {first}
             while not queue.empty():
                 ids.add(queue.get_nowait())
+            if _END in ids:
+                return
             yield "data: " + ("*" if "*" in ids or len(ids) > MAX_IDS else " ".join(sorted(ids))) + "\n\n"
     finally:
         stop()
+        with _open_lock:
+            _open.discard((loop, queue))
         if feed is not None:
             feed.release()
 
