@@ -119,6 +119,7 @@ def workflow(ui: Dashboard) -> Handler:
         except api_errors.ApiError as exc:
             raise HTTPException(400, exc.message) from None
         view = await ui.call(queries.shape_view, ui.manager, name, app_id)
-        return ui.render(request, "workflow.html", view=view, name=name, app_id=app_id, statuses=STATUS_ORDER)
+        return ui.render(request, "workflow.html", view=view, name=name, app_id=app_id, statuses=STATUS_ORDER,
+                         max_stages=queries.MAX_STAGES)
 
     return handler

@@ -19,6 +19,12 @@ from persistence.records import InstanceRecord, utcnow
 PAGE_SIZE = 50
 SHAPE_RUNS = 30
 MAX_CHILDREN = 200
+#: An instance page shows at most this many bars and history rows (the latest ones); a long
+#: workflow says how many it leaves out.
+MAX_BARS = 300
+MAX_EVENTS = 1000
+#: A workflow's shape follows each run for at most this many stages.
+MAX_STAGES = 60
 
 
 # -- the list --------------------------------------------------------------------------
@@ -73,8 +79,10 @@ class InstanceView:
     record: InstanceRecord
     state: WorkflowState
     verification: tuple[str, str] | None  # (css class, text), for signed histories
-    entries: list[history.HistoryEntry]
-    timeline: timeline.Timeline
+    entries: list[history.HistoryEntry]  # the latest MAX_EVENTS
+    events_left_out: int
+    timeline: timeline.Timeline  # the latest MAX_BARS
+    bars_left_out: int
     children: list[tuple[int, InstanceRecord]]  # (depth, child), depth first
 
     @property
@@ -89,8 +97,10 @@ def instance_view(manager: WorkflowManager, instance_id: str, app_id: str) -> In
     manager.access.check("get", record=record)
     verification = _verification(manager, record)
     entries = [] if verification and verification[0] == "bad" else history.describe(manager.store.history(instance_id))
-    return InstanceView(record, to_state(record, True), verification, entries,
-                        timeline.layout(timeline.bars(entries), utcnow()), _descendants(manager, instance_id))
+    bars = timeline.bars(entries)
+    return InstanceView(record, to_state(record, True), verification, entries[-MAX_EVENTS:],
+                        max(len(entries) - MAX_EVENTS, 0), timeline.layout(bars[-MAX_BARS:], utcnow()),
+                        max(len(bars) - MAX_BARS, 0), _descendants(manager, instance_id))
 
 
 def _verification(manager: WorkflowManager, record: InstanceRecord) -> tuple[str, str] | None:
@@ -145,5 +155,5 @@ def shape_view(manager: WorkflowManager, name: str, app_id: str | None) -> Shape
             entries = history.describe(manager.store.history(record.instance_id))
         except Exception:  # purged meanwhile
             continue
-        runs.append((shape.stages(entries), record.status))
+        runs.append((shape.stages(entries)[:MAX_STAGES], record.status))
     return ShapeView(len(runs), manager.store.count_by_status(f), shape.draw(shape.merge(runs)))
