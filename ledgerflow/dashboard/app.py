@@ -57,6 +57,8 @@ def create_app(manager: WorkflowManager, token: str | None) -> middleware.ASGIAp
     ui = Dashboard(manager, token)
 
     async def signin_form(request: Request) -> Response:
+        if not ui.gate.enabled:
+            return RedirectResponse(f"{PREFIX}/", status_code=303)
         return ui.render(request, "signin.html", next=auth.safe_next(request.query_params.get("next")))
 
     async def signin(request: Request) -> Response:
