@@ -17,7 +17,7 @@ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || apt_p
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || apt_packages+=(postgresql)
 # The dashboard's browser tests drive this chromium through Playwright (the `test` extra);
 # Playwright's own browser download is never used.
-[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium fonts-liberation)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     echo "test.sh: installing ${apt_packages[*]}"
     sudo=""
