@@ -169,3 +169,18 @@ def test_a_signed_history_shows_its_verification_and_a_tampered_one_the_failed_c
             assert "verification failed" in page and "digest" in page
     finally:
         manager.close()
+
+
+def test_another_apps_instance_is_reached_with_its_app_id(manager: WorkflowManager) -> None:
+    manager.schedule("Billing", instance_id="b-1", app_id="billing")
+    with client(manager) as c:
+        listed = c.get("/ui/?appID=billing").text
+        assert ids(listed) == ["b-1"] and 'href="/ui/instances/b-1?appID=billing"' in listed
+        assert c.get("/ui/instances/b-1").status_code == 404  # this server's own app has no b-1
+        assert c.get("/ui/instances/b-1?appID=billing").status_code == 200
+        assert c.get("/ui/instances/b-1?appID=bad%20app").status_code == 400
+        assert "No recorded run" in c.get("/ui/workflows/Billing?appID=pages").text
+        assert "latest 1 run:" in c.get("/ui/workflows/Billing?appID=billing").text
+        csrf = c.cookies.get("ledgerflow_csrf")
+        assert "Suspended." in c.post("/ui/instances/b-1/suspend?appID=billing", headers={"x-csrf-token": csrf}).text
+        assert manager.state("b-1").runtime_status.name == "SUSPENDED"
