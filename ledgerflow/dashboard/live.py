@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -48,8 +49,6 @@ async def _stream(request: Request, feed: changes.ChangeFeed | None) -> AsyncIte
     stop = changes.WATCHES.listen(lambda iid: loop.call_soon_threadsafe(queue.put_nowait, iid or "*"))
     with _open_lock:
         _open.add((loop, queue))
-    if feed is not None:
-        feed.acquire()
     try:
         yield "retry: 1000\n\n"
         deadline = loop.time() + STREAM_SECONDS
@@ -73,13 +72,20 @@ async def _stream(request: Request, feed: changes.ChangeFeed | None) -> AsyncIte
         stop()
         with _open_lock:
             _open.discard((loop, queue))
-        if feed is not None:
-            feed.release()
 
 
 def changes_route(ui: Dashboard) -> Callable[[Request], Awaitable[Response]]:
+    """The route; the first stream makes this process listen to the change feed, for good
+    (releasing it when the last tab closes would stop and restart the listener at every
+    reconnect, and stopping it blocks)."""
+    feed = changes.feed_for(ui.manager.settings)
+    listening = threading.Event()
+
     async def handler(request: Request) -> Response:
-        return StreamingResponse(_stream(request, changes.feed_for(ui.manager.settings)),
+        if feed is not None and not listening.is_set():
+            listening.set()
+            await run_in_threadpool(feed.acquire)
+        return StreamingResponse(_stream(request, feed),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
