@@ -68,7 +68,8 @@ class Stage:
 
 @dataclass
 class Node:
-    key: tuple[Key, ...]
+    """A stage of the merged runs: its items over every run that reached it."""
+
     items: dict[Key, ItemStats] = field(default_factory=dict)
     runs: int = 0
     children: dict[tuple[Key, ...], Node] = field(default_factory=dict)
@@ -133,13 +134,13 @@ def _finish(started: dict[int, tuple[ItemStats, datetime]], e: HistoryEntry, *, 
 
 def merge(runs: Sequence[tuple[list[Stage], str]]) -> Node:
     """The tree of every run's stages; `runs` holds (stages, final status) per run."""
-    root = Node(())
+    root = Node()
     for run, outcome in runs:
         node = root
         node.runs += 1
         for stage in run:
             key = tuple(sorted(stage.items))
-            node = node.children.setdefault(key, Node(key))
+            node = node.children.setdefault(key, Node())
             node.runs += 1
             for k, item in stage.items.items():
                 into = node.items.setdefault(k, ItemStats(*k))
