@@ -42,10 +42,9 @@ class Dashboard:
 
     def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
         context.setdefault("error", None)
-        response = self.templates.TemplateResponse(
-            request, template, {"csrf": auth.csrf_value(request), "signed_in": self.gate.enabled and self.gate.signed_in(request),
-                            "default_app": self.manager.settings.app_id, **context},
-            status_code=status_code)
+        common = {"csrf": auth.csrf_value(request), "default_app": self.manager.settings.app_id,
+                  "signed_in": self.gate.enabled and self.gate.signed_in(request)}
+        response = self.templates.TemplateResponse(request, template, {**common, **context}, status_code=status_code)
         auth.remember_csrf(request, response)
         return response
 

@@ -183,7 +183,7 @@ class Diagram:
 def draw(root: Node) -> Diagram:
     """Boxes and edges: a stage per box, top to bottom; branches side by side."""
     diagram = Diagram()
-    _place(root, 0, 10.0, diagram, f"start · {root.runs} run{'s' if root.runs != 1 else ''}", "start")
+    _place(root, 0, 10.0, diagram, f"start · {_runs(root.runs)}", "start")
     diagram.width += 20
     diagram.height += 20
     return diagram
@@ -197,10 +197,9 @@ def _place(node: Node, column: int, y: float, diagram: Diagram, title: str, css:
     endings = [(f"{status} · {n}", "end " + status.lower()) for status, n in node.outcomes.most_common()]
     used, centres = 0, []
     for child in node.children.values():
-        width, centre = _place(child, column + used, below, diagram, f"{child.runs} run{'s' if child.runs != 1 else ''}",
-                               "stage")
+        width, centre = _place(child, column + used, below, diagram, _runs(child.runs), "stage")
         used += width
-        centres.append((centre, f"{child.runs} run{'s' if child.runs != 1 else ''}"))
+        centres.append((centre, _runs(child.runs)))
     for text, end_css in endings:
         x = (column + used) * (BOX_WIDTH + GAP_X) + 10
         diagram.boxes.append(Box(x, below, BOX_WIDTH, BOX_PAD, text, [], end_css))
@@ -216,3 +215,7 @@ def _place(node: Node, column: int, y: float, diagram: Diagram, title: str, css:
     diagram.width = max(diagram.width, left + used * (BOX_WIDTH + GAP_X))
     diagram.height = max(diagram.height, y + height)
     return used, x + BOX_WIDTH / 2
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' if n != 1 else ''}"
