@@ -40,13 +40,21 @@ def stop_streams() -> None:
     with _open_lock:
         streams = list(_open)
     for loop, queue in streams:
-        loop.call_soon_threadsafe(queue.put_nowait, _END)
+        _put(loop, queue, _END)
+
+
+def _put(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str], item: str) -> None:
+    """From any thread; never raises into the notifier (a step's commit hook)."""
+    try:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+    except RuntimeError:  # the loop has closed; the stream is gone
+        pass
 
 
 async def _stream(request: Request, feed: changes.ChangeFeed | None) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str] = asyncio.Queue()
-    stop = changes.WATCHES.listen(lambda iid: loop.call_soon_threadsafe(queue.put_nowait, iid or "*"))
+    stop = changes.WATCHES.listen(lambda iid: _put(loop, queue, iid or "*"))
     with _open_lock:
         _open.add((loop, queue))
     try:
