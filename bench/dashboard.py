@@ -63,6 +63,8 @@ def queries(base: str, client: httpx.Client) -> dict[str, str]:
         "name=Workflow7": f"{base}/ui/?name=Workflow7",
         "appID=billing + name": f"{base}/ui/?appID=billing&name=Workflow5",
         "instance ID prefix": f"{base}/ui/?idPrefix=inst-00999",
+        "prefix matching none": f"{base}/ui/?idPrefix=nothing-",
+        "status=STALLED (none)": f"{base}/ui/?status=STALLED",
         "created in one day": f"{base}/ui/?createdFrom={_day(10)}&createdTo={_day(9)}",
         "oldest first": f"{base}/ui/?sort=oldest",
         "page 21 (keyset)": url,
