@@ -94,6 +94,13 @@ class ManagementAccess:
                                signing=ctx.signing):
             raise WorkflowAccessDeniedError(operation, record.instance_id if record is not None else workflow)
 
+    def can_verify(self) -> bool:
+        """Whether this process holds the CA bundle that `verify_read` checks signed histories with."""
+        try:
+            return self.ctx.trust is not None
+        except sec_context.SigningConfigurationError:
+            return False
+
     def verify_read(self, store: Any, record: InstanceRecord) -> None:
         if not record.signed:
             if record.signature_head is not None or record.signed_events:

@@ -56,6 +56,20 @@ class Watches:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._watches: dict[str, Watch] = {}
+        # replaced, never changed in place: a notifier reads it without copying
+        self._listeners: tuple[Callable[[str | None], None], ...] = ()
+
+    def listen(self, callback: Callable[[str | None], None]) -> Callable[[], None]:
+        """Call `callback(instance_id)` on every change of any instance (None: anything may
+        have changed) until the returned function is called. Callbacks must not block."""
+        with self._lock:
+            self._listeners = (*self._listeners, callback)
+
+        def stop() -> None:
+            with self._lock:
+                self._listeners = tuple(c for c in self._listeners if c is not callback)
+
+        return stop
 
     @contextmanager
     def watch(self, instance_id: str) -> Iterator[Watch]:
@@ -84,12 +98,18 @@ class Watches:
             if watch is not None:
                 watch.version += 1
                 watch.cond.notify_all()
+            listeners = self._listeners
+        for callback in listeners:
+            callback(instance_id)
 
     def notify_all(self) -> None:
         with self._lock:
             for watch in self._watches.values():
                 watch.version += 1
                 watch.cond.notify_all()
+            listeners = self._listeners
+        for callback in listeners:
+            callback(None)
 
 
 WATCHES = Watches()

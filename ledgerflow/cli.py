@@ -133,14 +133,14 @@ def dev(module: str, host: str, port: int) -> None:
         raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                          "pick another with --port")
     click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}; "
-               "Ctrl-C to stop.")
+               f"dashboard on http://{host}:{port}/ui/; Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         stop.wait()
     finally:
-        server.should_exit = True
+        server.handle_exit(signal.SIGTERM, None)
         api_thread.join(15)
         runtime.shutdown()
         manager.close()

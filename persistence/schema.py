@@ -89,7 +89,9 @@ instances = sa.Table(
     sa.Column("signed_events", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Index(None, "parent_instance_id"),
     sa.Index(None, "app_id", "status"),
-    sa.Index(None, "created_at"),
+    # the dashboard's keyset pages (persistence/listing.py), by creation and by name
+    sa.Index(None, "created_at", "instance_id"),
+    sa.Index(None, "name", "created_at"),
 )
 
 history_events = sa.Table(

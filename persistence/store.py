@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from persistence import batch as batch_mod
 from persistence import engine as engine_mod
-from persistence import errors, migrator, ops, records, schema
+from persistence import errors, listing, migrator, ops, records, schema
 from persistence.batch import BatchTx
 from persistence.step import StepTx
 
@@ -247,20 +247,21 @@ class Store:
         """Instances matching every given filter, oldest first (``created_after`` is
         inclusive, ``created_before`` exclusive)."""
         t = schema.instances
-        stmt = sa.select(t)
-        if app_id is not None:
-            stmt = stmt.where(t.c.app_id == app_id)
-        if name is not None:
-            stmt = stmt.where(t.c.name == name)
-        if statuses is not None:
-            stmt = stmt.where(t.c.status.in_(list(statuses)))
-        if created_after is not None:
-            stmt = stmt.where(t.c.created_at >= created_after)
-        if created_before is not None:
-            stmt = stmt.where(t.c.created_at < created_before)
-        stmt = stmt.order_by(t.c.created_at, t.c.instance_id).limit(limit).offset(offset)
+        f = listing.InstanceFilter(app_id=app_id, name=name, statuses=None if statuses is None else tuple(statuses),
+                                   created_after=created_after, created_before=created_before)
+        stmt = listing.where(sa.select(t), f).order_by(t.c.created_at, t.c.instance_id).limit(limit).offset(offset)
         with self._read() as conn:
             return [ops.to_instance(r) for r in conn.execute(stmt)]
+
+    def page_instances(self, f: listing.InstanceFilter, *, newest_first: bool = True,
+                       after: listing.Position | None = None, limit: int = 50) -> list[records.InstanceRecord]:
+        """A keyset page of instances (see `persistence.listing`)."""
+        with self._read() as conn:
+            return listing.page(conn, f, newest_first=newest_first, after=after, limit=limit)
+
+    def count_by_status(self, f: listing.InstanceFilter) -> dict[str, int]:
+        with self._read() as conn:
+            return listing.count_by_status(conn, f)
 
     def history(self, instance_id: str, generation: int | None = None) -> list[records.EventRecord]:
         """History of one generation (default: the current one), by sequence."""

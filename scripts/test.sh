@@ -5,8 +5,8 @@
 #   bash scripts/test.sh tests/unit -x    # extra arguments go to pytest
 #
 # Installs what the integration tests need when it is missing (redis-server, PostgreSQL
-# server binaries), installs the project with its test extras, checks the import layers,
-# then runs pytest. Any failure makes the script exit non-zero.
+# server binaries, Debian's chromium for the dashboard's browser tests), installs the project
+# with its test extras (Playwright among them), checks the import layers, then runs pytest. Any failure makes the script exit non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,9 @@ apt_packages=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || apt_packages+=(redis-server)
 # The postgres fixture runs pg_ctl/initdb from /usr/lib/postgresql/<version>/bin.
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || apt_packages+=(postgresql)
+# The dashboard's browser tests drive this chromium through Playwright (the `test` extra);
+# Playwright's own browser download is never used.
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium fonts-liberation)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     echo "test.sh: installing ${apt_packages[*]}"
     sudo=""

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ledgerflow import dashboard
 from ledgerflow.api import errors, middleware, openapi
 from ledgerflow.api.routes import Handlers
 from ledgerflow.management import WorkflowManager
@@ -124,4 +125,7 @@ def create_app(manager: WorkflowManager, settings: ApiSettings | None = None) ->
     app.router.redirect_slashes = False
     open_paths = frozenset(p for v in openapi.VERSIONS for p in (f"{v}/healthz", f"{v}/healthz/outbound"))
     guarded = middleware.BodyGuard(app, settings.max_body_bytes, settings.body_timeout)
-    return middleware.AccessLog(middleware.TokenAuth(guarded, settings.token, open_paths))
+    api = middleware.TokenAuth(guarded, settings.token, open_paths)
+    ui = middleware.BodyGuard(dashboard.create_app(manager, settings.token), settings.max_body_bytes,
+                              settings.body_timeout)
+    return middleware.AccessLog(dashboard.alongside(ui, api))

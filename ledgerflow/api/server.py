@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ledgerflow import dashboard
 from ledgerflow.api.app import ApiSettings, create_app
 from ledgerflow.errors import SetupError
 from ledgerflow.management import WorkflowManager
@@ -138,13 +139,22 @@ def build_server(manager: WorkflowManager, host: str, port: int,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_graceful_shutdown=10,
     )
-    return uvicorn.Server(config)
+    return _Server(config)
+
+
+class _Server(uvicorn.Server):
+    """Ends the dashboard's live-update streams as soon as it is asked to stop: they would
+    otherwise hold up the graceful shutdown until they end by themselves."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        dashboard.stop_streams()
+        super().handle_exit(sig, frame)
 
 
 def serve(manager: WorkflowManager, host: str, port: int, settings: ApiSettings | None = None) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn's graceful shutdown)."""
     server = build_server(manager, host, port, settings)
-    log.info("HTTP API on http://%s:%d (token auth %s)", host, port,
+    log.info("HTTP API on http://%s:%d, dashboard on http://%s:%d/ui/ (token auth %s)", host, port, host, port,
              "on" if (settings or ApiSettings.from_env()).token else "off")
     try:
         server.run()

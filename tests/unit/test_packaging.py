@@ -56,6 +56,9 @@ def test_the_wheel_holds_every_package_and_each_module_imports_in_a_clean_venv(t
     (wheel,) = (tmp_path / "dist").glob("ledgerflow-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names if n.endswith("/__init__.py")} == source_packages()
+    shipped = {p.relative_to(REPO).as_posix() for folder in ("templates", "static")
+               for p in (REPO / "ledgerflow" / "dashboard" / folder).iterdir()}
+    assert shipped and shipped <= set(names)  # the dashboard's templates and static files (htmx)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
