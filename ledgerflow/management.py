@@ -22,7 +22,7 @@ from typing import Any
 
 from brokers import app as broker_app
 from brokers import wakeups
-from ledgerflow import access, changes, errors, history
+from ledgerflow import access, changes, errors, history, rerun
 from ledgerflow.config import Settings
 from ledgerflow.state import WorkflowState, WorkflowStatus
 from orchestrator import inbox
@@ -43,6 +43,8 @@ from persistence.records import (
 from persistence.store import Store
 
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
+#: The most instances one purge by filter deletes; call again for more.
+PURGE_LIMIT = 10_000
 
 
 def notify_changed(instance_id: str, status: str) -> None:
@@ -150,6 +152,34 @@ class WorkflowManager:
         if visible_at is None or visible_at <= utcnow():
             self._wake(app, instance_id)
         return instance_id
+
+    def rerun(self, source_id: str, event_id: int, *, new_instance_id: str | None = None,
+              serialized_input: str | None = None, overwrite_input: bool = False,
+              app_id: str | None = None) -> str:
+        """Start a new instance from a copy of a finished one's history up to event `event_id`
+        (see `ledgerflow.rerun`); with `overwrite_input`, the new instance's input is
+        `serialized_input`. Returns the new instance's ID."""
+        source = self._existing(source_id, app_id)
+        self.access.check("schedule", app_id=source.app_id, name=source.name)
+        if source.status not in TERMINAL_STATUSES:
+            raise errors.InstanceActiveError(
+                f"workflow '{source_id}' is {source.status}; only a COMPLETED, FAILED or TERMINATED workflow "
+                "can be rerun (terminate it first)")
+        new_id = new_instance_id or uuid.uuid4().hex
+        errors.validate_instance_id(new_id, new=True)
+        if new_id == source_id:
+            raise errors.InstanceActiveError(f"a rerun needs a new instance ID, not the source's ('{source_id}')")
+        history = rerun.prefix(self.recorded_history(source_id, app_id=app_id), event_id,
+                               serialized_input, overwrite_input)
+        encoded = serialized_input if overwrite_input else source.input
+        new = NewInstance(instance_id=new_id, app_id=source.app_id, name=source.name, input=encoded)
+        wake = ev.ExecutionResumed(inbox.naive_utc(utcnow()), f"rerun of '{source_id}' from event {event_id}")
+        try:
+            self.store.create_instance_with_history(new, history, inbox.unique_message(wake))
+        except store_errors.InstanceAlreadyExists as exc:
+            raise errors.InstanceActiveError(str(exc)) from exc
+        self._wake(source.app_id, new_id)
+        return new_id
 
     # -- read --------------------------------------------------------------------------
 
@@ -300,6 +330,28 @@ class WorkflowManager:
             raise errors.InstanceActiveError(str(exc)) from exc
         self._changed(instance_id)
         return deleted
+
+    def purge_matching(self, *, app_id: str | None = None, created_after: datetime | None = None,
+                       created_before: datetime | None = None, statuses: Iterable[str] | None = None,
+                       recursive: bool = True, limit: int = PURGE_LIMIT) -> int:
+        """Purge the app's finished top-level instances created in the window with one of
+        `statuses` (default: every finished status; unfinished ones are never matched), at
+        most `limit` of them; returns how many were purged."""
+        finished = sorted(TERMINAL_STATUSES)
+        wanted = finished if statuses is None else [s for s in map(normalize_status, statuses) if s in finished]
+        if not wanted:
+            return 0
+        rows = self.list_instances(app_id=app_id or self.settings.app_id, statuses=wanted, limit=limit,
+                                   created_after=created_after, created_before=created_before, fetch_payloads=False)
+        purged = 0
+        for row in rows:
+            if row.parent_instance_id is None:
+                try:
+                    self.purge(row.state.instance_id, recursive=recursive, app_id=row.app_id)
+                except errors.InstanceNotFoundError:
+                    continue  # purged meanwhile
+                purged += 1
+        return purged
 
     # -- helpers -----------------------------------------------------------------------
 
