@@ -9,6 +9,7 @@ from typing import Any
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
 from ledgerflow.state import WorkflowState, WorkflowStatus
+from orchestrator.engine.serialization import to_json
 
 _STARTED = frozenset(WorkflowStatus) - {WorkflowStatus.PENDING, WorkflowStatus.UNKNOWN}
 _FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED})
@@ -77,6 +78,15 @@ class DaprWorkflowClient:
 
     def purge_workflow(self, instance_id: str, recursive: bool = True) -> None:
         self._manager.purge(instance_id, recursive=recursive)
+
+    def rerun_workflow_from_event(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
+                                  input: Any = None) -> str:
+        """Start a new instance from a copy of a finished one's history up to `event_id` (as
+        Dapr's `RerunWorkflowFromEvent`); `input`, when given, replaces the workflow's input.
+        Returns the new instance's ID."""
+        encoded = None if input is None else to_json(input, what="Input of the rerun")
+        return self._manager.rerun(instance_id, event_id, new_instance_id=new_instance_id,
+                                   serialized_input=encoded, overwrite_input=input is not None)
 
     def close(self) -> None:
         self._manager.close()

@@ -43,8 +43,6 @@ from persistence.records import (
 from persistence.store import Store
 
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
-#: The most instances one purge by filter deletes; call again for more.
-PURGE_LIMIT = 10_000
 
 
 def notify_changed(instance_id: str, status: str) -> None:
@@ -331,26 +329,38 @@ class WorkflowManager:
         self._changed(instance_id)
         return deleted
 
-    def purge_matching(self, *, app_id: str | None = None, created_after: datetime | None = None,
+    def purge_selection(self, *, app_id: str, statuses: Iterable[str], created_after: datetime | None = None,
+                        created_before: datetime | None = None) -> list[str]:
+        """The instances a purge by filter deletes: every match, except a child whose parent
+        matches too (purge is recursive, it goes with its parent)."""
+        rows: list[InstanceSummary] = []
+        while True:
+            page = self.list_instances(app_id=app_id, statuses=statuses, created_after=created_after,
+                                       created_before=created_before, limit=1000, offset=len(rows),
+                                       fetch_payloads=False)
+            rows.extend(page)
+            if len(page) < 1000:
+                break
+        selected = {r.state.instance_id for r in rows}
+        return [r.state.instance_id for r in rows if r.parent_instance_id not in selected]
+
+    def purge_matching(self, *, app_id: str, created_after: datetime | None = None,
                        created_before: datetime | None = None, statuses: Iterable[str] | None = None,
-                       recursive: bool = True, limit: int = PURGE_LIMIT) -> int:
-        """Purge the app's finished top-level instances created in the window with one of
-        `statuses` (default: every finished status; unfinished ones are never matched), at
-        most `limit` of them; returns how many were purged."""
+                       recursive: bool = True) -> int:
+        """Purge the app's finished instances created in the window with one of `statuses`
+        (default: every finished status; unfinished ones are never matched); returns how many
+        purge calls deleted something."""
         finished = sorted(TERMINAL_STATUSES)
         wanted = finished if statuses is None else [s for s in map(normalize_status, statuses) if s in finished]
-        if not wanted:
-            return 0
-        rows = self.list_instances(app_id=app_id or self.settings.app_id, statuses=wanted, limit=limit,
-                                   created_after=created_after, created_before=created_before, fetch_payloads=False)
+        targets = self.purge_selection(app_id=app_id, statuses=wanted, created_after=created_after,
+                                       created_before=created_before) if wanted else []
         purged = 0
-        for row in rows:
-            if row.parent_instance_id is None:
-                try:
-                    self.purge(row.state.instance_id, recursive=recursive, app_id=row.app_id)
-                except errors.InstanceNotFoundError:
-                    continue  # purged meanwhile
-                purged += 1
+        for instance_id in targets:
+            try:
+                self.purge(instance_id, recursive=recursive, app_id=app_id)
+            except errors.InstanceNotFoundError:
+                continue  # purged meanwhile
+            purged += 1
         return purged
 
     # -- helpers -----------------------------------------------------------------------
