@@ -5,7 +5,7 @@
 #   bash scripts/test.sh tests/unit -x    # extra arguments go to pytest
 #
 # Installs what the integration tests need when it is missing (redis-server, PostgreSQL
-# server binaries), installs the project with its test extras, checks the import layers,
+# server binaries, node and npm), installs the project with its test extras, checks the import layers,
 # then runs pytest. Any failure makes the script exit non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,9 @@ apt_packages=()
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || apt_packages+=(redis-server)
 # The postgres fixture runs pg_ctl/initdb from /usr/lib/postgresql/<version>/bin.
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || apt_packages+=(postgresql)
+# Dapr's JavaScript SDK is tried against `ledgerflow dev` (tests/integration/dapr_clients).
+command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     echo "test.sh: installing ${apt_packages[*]}"
     sudo=""
