@@ -124,8 +124,13 @@ def dev(module: str, host: str, port: int, grpc_port: int) -> None:
     settings = runtime.settings
     manager = WorkflowManager(settings)
     server = build_server(manager, host, port)
-    grpc_server = _start_grpc(manager, host, grpc_port)
     runtime.start()
+    try:
+        grpc_server = _start_grpc(manager, host, grpc_port)
+    except BaseException:
+        runtime.shutdown()
+        manager.close()
+        raise
     api_thread = threading.Thread(target=server.run, name="ledgerflow-api", daemon=True)
     api_thread.start()
     while not server.started and api_thread.is_alive():
@@ -172,7 +177,7 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
     Set LEDGERFLOW_API_TOKEN (or DAPR_API_TOKEN) to require the `dapr-api-token` header
     (gRPC: metadata)."""
     from ledgerflow.api.app import ApiSettings
-    from ledgerflow.api.server import serve
+    from ledgerflow.api.server import check_exposure, serve
 
     settings = Settings.from_env()
     settings.require_database()
@@ -181,6 +186,7 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
                                         keep_alive_timeout=keep_alive_timeout)
     grpc_server = None
     try:
+        check_exposure(host, port, api_settings)  # the HTTP API's refusal first, as before gRPC
         grpc_server = _start_grpc(manager, host, grpc_port, api_settings)
         serve(manager, host, port, api_settings)
     finally:

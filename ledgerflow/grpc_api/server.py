@@ -52,7 +52,7 @@ def _refusal(message: str) -> grpc.RpcMethodHandler:
 def start(manager: WorkflowManager, host: str, port: int, settings: ApiSettings | None = None) -> grpc.Server:
     """Start serving on host:port (in grpcio's own threads); the caller stops it."""
     settings = settings or ApiSettings.from_env()
-    check_exposure(host, port, settings)
+    check_exposure(host, port, settings, "gRPC API")
     limit = settings.max_body_bytes
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="ledgerflow-grpc"),
                          interceptors=[TokenAuth(settings.token)] if settings.token else [],
