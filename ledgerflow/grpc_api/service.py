@@ -83,6 +83,11 @@ def _rpc(active: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION) -> Calla
     return decorate
 
 
+def _new_instance_id(text: str) -> str | None:
+    """An ID for a new instance, checked; None (a new one is made up) when empty."""
+    return api_errors.check_instance_id(text, new=True) if text else None
+
+
 def _payload(message: Any, field: str) -> str | None:
     """A JSON payload field, checked as the HTTP API checks a body (INVALID_ARGUMENT)."""
     value = p.optional_text(message, field)
@@ -103,9 +108,7 @@ class WorkflowService(p.service_grpc.TaskHubSidecarServiceServicer):
     @_rpc(active=grpc.StatusCode.ALREADY_EXISTS)
     def StartInstance(self, request: Any, context: grpc.ServicerContext) -> Any:
         name = api_errors.check_workflow_name(request.name)
-        instance_id = request.instanceId or None
-        if instance_id is not None:
-            api_errors.check_instance_id(instance_id, new=True)
+        instance_id = _new_instance_id(request.instanceId)
         start_at = request.scheduledStartTimestamp.ToDatetime() if request.HasField("scheduledStartTimestamp") else None
         started = self.manager.schedule(name, instance_id=instance_id, start_at=start_at, app_id=self.app_id,
                                         serialized_input=_payload(request, "input"))
@@ -198,9 +201,7 @@ class WorkflowService(p.service_grpc.TaskHubSidecarServiceServicer):
     @_rpc(active=grpc.StatusCode.FAILED_PRECONDITION)
     def RerunWorkflowFromEvent(self, request: Any, context: grpc.ServicerContext) -> Any:
         source = api_errors.check_instance_id(request.sourceInstanceID)
-        new_id = request.newInstanceID or None
-        if new_id is not None:
-            api_errors.check_instance_id(new_id, new=True)
+        new_id = _new_instance_id(request.newInstanceID)
         new_input = _payload(request, "input")
         started = self.manager.rerun(source, request.eventID, new_instance_id=new_id, serialized_input=new_input,
                                      overwrite_input=request.overwriteInput or new_input is not None,
