@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -44,7 +45,12 @@ class DaprWorkflowClient:
         start_at: datetime | None = None,
         reuse_id_policy: Any = None,
     ) -> str:
-        """Start a workflow; returns its instance ID (a new `uuid4().hex` when none is given)."""
+        """Start a workflow; returns its instance ID (a new `uuid4().hex` when none is given).
+        `reuse_id_policy` has no effect, as in dapr-ext-workflow 1.18 (which deprecates it): a
+        finished instance's ID can always be reused, an active one's never."""
+        if reuse_id_policy is not None:
+            warnings.warn("reuse_id_policy is deprecated and has no effect (as in dapr-ext-workflow 1.18); an "
+                          "instance ID can be reused once its instance has finished", DeprecationWarning, stacklevel=2)
         return self._manager.schedule(workflow, input=input, instance_id=instance_id, start_at=start_at)
 
     def get_workflow_state(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:

@@ -50,6 +50,7 @@ class WorkflowRuntime(Registrar):
         maximum_concurrent_activity_work_items: int | None = None,
         maximum_concurrent_orchestration_work_items: int | None = None,
         maximum_thread_pool_workers: int | None = None,
+        worker_ready_timeout: float | None = None,
         *,
         app_id: str | None = None,
         database_url: str | None = None,
@@ -60,6 +61,8 @@ class WorkflowRuntime(Registrar):
         self._overrides = {"app_id": app_id, "database_url": database_url, "broker_url": broker_url}
         self.pools = dict(pools or {})
         self.concurrency = maximum_thread_pool_workers or maximum_concurrent_activity_work_items or 8
+        self.worker_ready_timeout = 30.0 if worker_ready_timeout is None else worker_ready_timeout
+        self._ready = threading.Event()
         self._worker: EmbeddedWorker | None = None
         self._ticker: threading.Thread | None = None
         self._watcher: CommitWatcher | None = None
@@ -142,8 +145,9 @@ class WorkflowRuntime(Registrar):
         worker = EmbeddedWorker(celery, self.app_queues(settings), concurrency=self.concurrency,
                                 name=f"ledgerflow-{settings.app_id}",
                                 task_events=settings.task_events)
-        worker.start()
+        worker.start(timeout=self.worker_ready_timeout)
         self._worker, self.service = worker, service
+        self._ready.set()
         self._stopping.clear()
         self._ticker = threading.Thread(target=self._tick_loop, args=(service, settings.tick_interval),
                                         name="ledgerflow-ticker", daemon=True)
@@ -173,7 +177,12 @@ class WorkflowRuntime(Registrar):
             except Exception:  # a database hiccup must not kill the loop
                 log.exception("tick failed; retrying")
 
+    def wait_for_worker_ready(self, timeout: float = 30.0) -> bool:
+        """Dapr's: True once `start()` has its workers consuming, False after `timeout` seconds."""
+        return self._ready.wait(timeout)
+
     def shutdown(self) -> None:
+        self._ready.clear()
         self._stopping.set()
         if self._watcher is not None:
             self._watcher.stop()
