@@ -163,6 +163,9 @@ class WorkflowManager:
             raise errors.InstanceActiveError(
                 f"workflow '{source_id}' is {source.status}; only a COMPLETED, FAILED or TERMINATED workflow "
                 "can be rerun (terminate it first)")
+        if source.signed:
+            raise rerun.RerunSignedError(f"workflow '{source_id}' has a signed history, and Ledgerflow does not "
+                                         "rerun signed histories (the copy would not be signed)")
         new_id = new_instance_id or uuid.uuid4().hex
         errors.validate_instance_id(new_id, new=True)
         if new_id == source_id:

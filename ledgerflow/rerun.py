@@ -29,6 +29,13 @@ class RerunEventError(ValueError):
     code = "ERR_RERUN_EVENT"
 
 
+class RerunSignedError(ValueError):
+    """The source's history is signed: its copy would be an unsigned history, which the
+    signing checks rightly take for tampering; Ledgerflow does not rerun signed histories."""
+
+    code = "ERR_RERUN_SIGNED"
+
+
 def prefix(records: Sequence[EventRecord], event_id: int, new_input: str | None = None,
            overwrite_input: bool = False) -> list[NewEvent]:
     """The events a rerun from `event_id` starts with, numbered from 0; with
