@@ -27,6 +27,7 @@ class RerunEventError(ValueError):
     """The event ID names nothing a rerun can start from."""
 
     code = "ERR_RERUN_EVENT"
+    http_status = 404  # no such event in the history (gRPC: INVALID_ARGUMENT)
 
 
 class RerunSignedError(ValueError):
@@ -34,6 +35,7 @@ class RerunSignedError(ValueError):
     signing checks rightly take for tampering; Ledgerflow does not rerun signed histories."""
 
     code = "ERR_RERUN_SIGNED"
+    http_status = 409
 
 
 def prefix(records: Sequence[EventRecord], event_id: int, new_input: str | None = None,

@@ -195,10 +195,13 @@ def _paths(sfx: str) -> dict[str, Any]:
                            {"name": "newInstanceID", "in": "query", "required": False,
                             "schema": {"type": "string", "pattern": f"^(?:{NEW_INSTANCE_ID_PATTERN})?$"}}],
             "requestBody": _JSON_BODY,
-            "responses": _responses(
+            "responses": {**_responses(
                 {"202": {"description": "Started.", "content": {"application/json": {"schema": _ref("StartResponse")}},
                          "links": _links(sfx, from_body, "getWorkflow", "getWorkflowHistory")}},
-                "ERR_RERUN_WORKFLOW (the source is still active, or the new ID is)", body=True),
+                "ERR_RERUN_WORKFLOW (the source is still active, or the new ID is)",
+                not_found=_error("ERR_INSTANCE_ID_NOT_FOUND, or ERR_RERUN_EVENT: no activity call, timer or child "
+                                 "workflow of the history has this event ID"), body=True),
+                "409": _error("ERR_RERUN_SIGNED: a signed history is not rerun")},
         }},
         one + "/history": {"get": {
             "operationId": "getWorkflowHistory" + sfx,

@@ -183,8 +183,9 @@ class Handlers:
             raise errors.operation_error(operation, subject, exc, status=403) from None
         except HistoryTamperedError as exc:  # names the check that failed; stored rows are untouched
             raise errors.operation_error(operation, subject, exc) from None
-        except ValueError as exc:  # bad input the checks above let through
-            raise errors.ApiError(400, getattr(exc, "code", errors.ERR_MALFORMED_REQUEST), str(exc)) from None
+        except ValueError as exc:  # bad input the checks above let through (its own status, if it has one)
+            raise errors.ApiError(getattr(exc, "http_status", 400), getattr(exc, "code", errors.ERR_MALFORMED_REQUEST),
+                                  str(exc)) from None
         except Exception as exc:
             log.exception("%s of %s failed", operation, subject or "workflows")
             raise errors.operation_error(operation, subject, type(exc).__name__) from None

@@ -218,7 +218,7 @@ def test_rerun_over_http_the_cli_and_ledgerflows_client(client: DaprWorkflowClie
     done = client.wait_for_workflow_completion("re-http", timeout_in_seconds=WAIT)
     assert (done.runtime_status, done.serialized_input) == (WorkflowStatus.COMPLETED, '"mug"')
     r = httpx.post(f"{dev.base}/v1.0/workflows/dapr/re-source/rerun?eventID=7", headers=auth)
-    assert (r.status_code, r.json()["errorCode"]) == (400, "ERR_RERUN_EVENT")
+    assert (r.status_code, r.json()["errorCode"]) == (404, "ERR_RERUN_EVENT")
     r = httpx.post(f"{dev.base}/v1.0/workflows/dapr/re-source/rerun", headers=auth)
     assert (r.status_code, r.json()["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
     r = httpx.post(f"{dev.base}/v1.0/workflows/dapr/re-nobody/rerun?eventID=0", headers=auth)
