@@ -42,6 +42,35 @@ class TokenAuth(grpc.ServerInterceptor):
         return continuation(details)
 
 
+_UNDECODABLE = object()
+
+
+class DecodeGuard(grpc.ServerInterceptor):
+    """A request that does not parse as the call's message (a string that is not UTF-8, cut
+    bytes) is INVALID_ARGUMENT, not grpcio's INTERNAL "Exception deserializing request!"."""
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        parse, behavior = handler.request_deserializer, handler.unary_unary
+
+        def safe_parse(data: bytes) -> Any:
+            try:
+                return parse(data)
+            except Exception:
+                return _UNDECODABLE
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            if request is _UNDECODABLE:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request does not parse as this call's "
+                              "protobuf message (its strings must be UTF-8)")
+            return behavior(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(guarded, request_deserializer=safe_parse,
+                                                   response_serializer=handler.response_serializer)
+
+
 def _refusal(message: str) -> grpc.RpcMethodHandler:
     def refuse(request: Any, context: grpc.ServicerContext) -> None:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
@@ -55,7 +84,7 @@ def start(manager: WorkflowManager, host: str, port: int, settings: ApiSettings 
     check_exposure(host, port, settings, "gRPC API")
     limit = settings.max_body_bytes
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="ledgerflow-grpc"),
-                         interceptors=[TokenAuth(settings.token)] if settings.token else [],
+                         interceptors=[*([TokenAuth(settings.token)] if settings.token else []), DecodeGuard()],
                          options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)])
     protocol.service_grpc.add_TaskHubSidecarServiceServicer_to_server(WorkflowService(manager), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -91,7 +91,12 @@ def _new_instance_id(text: str) -> str | None:
 def _payload(message: Any, field: str) -> str | None:
     """A JSON payload field, checked as the HTTP API checks a body (INVALID_ARGUMENT)."""
     value = p.optional_text(message, field)
-    return None if value is None else json_body(value.encode("utf-8", "surrogatepass"))
+    if value is None:
+        return None
+    try:
+        return json_body(value.encode("utf-8", "surrogatepass"))
+    except api_errors.ApiError as exc:
+        raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message.replace("the request body", f"the {field}")) from None
 
 
 class WorkflowService(p.service_grpc.TaskHubSidecarServiceServicer):

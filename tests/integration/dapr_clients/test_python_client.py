@@ -24,6 +24,8 @@ from google.protobuf import wrappers_pb2
 
 from ledgerflow.cli import main
 
+from tests.fixtures.processes import start_ledgerflow
+from tests.fixtures.redis import free_port
 from tests.integration.dapr_clients.conftest import Dev
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
@@ -50,6 +52,26 @@ def _code(call, *args, **kwargs) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as info:
         call(*args, **kwargs)
     return info.value.code(), info.value.details()
+
+
+def test_bad_messages_are_invalid_argument_never_internal(stub, dev: Dev) -> None:
+    service, auth = stub
+    raw = grpc.insecure_channel(f"127.0.0.1:{dev.grpc_port}")
+    try:
+        get = raw.unary_unary("/TaskHubSidecarService/GetInstance", request_serializer=bytes, response_deserializer=bytes)
+        for payload in (b"\x0a\x02\xff\xfe", b"\xff\xff\xff"):  # a non-UTF-8 instance ID; cut bytes
+            assert _code(get, payload, metadata=auth)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        raw.close()
+    for text in ("{not json", "NaN", '"\\u0000"'):
+        code, details = _code(service.StartInstance, pb.CreateInstanceRequest(
+            name="hello", instanceId="py-bad-input", input=wrappers_pb2.StringValue(value=text)), metadata=auth)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "input" in details, (text, details)
+    big = wrappers_pb2.StringValue(value='"' + "x" * (4 * 1024 * 1024) + '"')
+    assert _code(service.StartInstance, pb.CreateInstanceRequest(name="hello", instanceId="py-big", input=big),
+                 metadata=auth)[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert _code(lambda: list(service.GetWorkItems(pb.GetWorkItemsRequest(), metadata=auth)))[0] == \
+        grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_every_call_of_the_sync_client(client: DaprWorkflowClient) -> None:
@@ -249,3 +271,17 @@ def test_sidecar_probes(dev: Dev) -> None:
     assert (body["actors"], body["components"], body["subscriptions"], body["enabledFeatures"]) == ([], [], [], [])
     assert httpx.get(f"{dev.base}/v1.0/metadata").status_code == 401
     assert httpx.get(f"{dev.base}/v1.0/healthz/outbound").status_code == 204
+
+
+def test_ledgerflow_api_serves_grpc_too(dev: Dev, procs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ledgerflow api` over the same database as the dev server: the same calls answer."""
+    port = free_port()
+    start_ledgerflow(procs, "api", ["api"], dev.env, grpc_port=port)
+    monkeypatch.setattr(dapr_settings, "DAPR_API_TOKEN", dev.token)
+    client = DaprWorkflowClient(host="127.0.0.1", port=str(port))
+    try:
+        client.schedule_new_workflow("hello", input="api", instance_id="via-api")
+        done = client.wait_for_workflow_completion("via-api", timeout_in_seconds=WAIT)  # run by the dev server
+        assert (done.runtime_status, done.serialized_output) == (WorkflowStatus.COMPLETED, '"Hello, api!"')
+    finally:
+        client.close()

@@ -67,6 +67,11 @@ async function httpClient() {
     }
     report("http.hello", { status: state.runtimeStatus, output: state.properties["dapr.workflow.output"] });
     await client.workflow.scheduleNewWorkflow("approval", undefined, "js-http-approval");
+    // Pause once it runs: a pause that lands during the instance's first step was seen to read
+    // RUNNING for a moment (the step's status write came after the pause's) - not what this tests.
+    for (let i = 0; i < 300 && (await client.workflow.getWorkflowState("js-http-approval")).runtimeStatus !== "RUNNING"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     await client.workflow.pause("js-http-approval");
     report("http.paused", (await client.workflow.getWorkflowState("js-http-approval")).runtimeStatus);
     await client.workflow.resume("js-http-approval");
