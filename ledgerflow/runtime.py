@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,6 +59,9 @@ class WorkflowRuntime(Registrar):
         pools: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        if interceptors:
+            warnings.warn("WorkflowRuntime(interceptors=...) has no effect in Ledgerflow: its runtime talks to its "
+                          "database and broker, not to a sidecar over gRPC", UserWarning, stacklevel=2)
         self._overrides = {"app_id": app_id, "database_url": database_url, "broker_url": broker_url}
         self.pools = dict(pools or {})
         self.concurrency = maximum_thread_pool_workers or maximum_concurrent_activity_work_items or 8

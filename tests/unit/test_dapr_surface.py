@@ -63,3 +63,8 @@ def test_runtime_worker_ready_and_activity_inner_context() -> None:
     assert (runtime.worker_ready_timeout, runtime.wait_for_worker_ready(timeout=0)) == (5, False)
     ctx = lf.WorkflowActivityContext("wf-1", 3, "wf-1:run:0:3")
     assert ctx.get_inner_context() is ctx
+
+
+def test_parameters_without_effect_say_so() -> None:
+    with pytest.warns(UserWarning, match="interceptors"):
+        lf.WorkflowRuntime(interceptors=[object()])
