@@ -113,9 +113,11 @@ def beat(app_ids: tuple[str, ...], interval: float) -> None:
 @click.argument("module")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP API.")
 @click.option("--port", default=3500, show_default=True, type=int, help="Port of the HTTP API.")
-def dev(module: str, host: str, port: int) -> None:
+@click.option("--grpc-port", default=50001, show_default=True, type=int,
+              help="Port of Dapr's workflow gRPC API (DAPR_GRPC_PORT for Dapr's SDKs); 0 turns it off.")
+def dev(module: str, host: str, port: int, grpc_port: int) -> None:
     """Everything in one process on the embedded default (SQLite + in-memory broker):
-    orchestrator, workers, timers and the HTTP API."""
+    orchestrator, workers, timers, the HTTP API and the gRPC API."""
     from ledgerflow.api.server import build_server
 
     runtime = load_runtime(module)
@@ -123,16 +125,24 @@ def dev(module: str, host: str, port: int) -> None:
     manager = WorkflowManager(settings)
     server = build_server(manager, host, port)
     runtime.start()
+    try:
+        grpc_server = _start_grpc(manager, host, grpc_port)
+    except BaseException:
+        runtime.shutdown()
+        manager.close()
+        raise
     api_thread = threading.Thread(target=server.run, name="ledgerflow-api", daemon=True)
     api_thread.start()
     while not server.started and api_thread.is_alive():
         time.sleep(0.02)
     if not server.started:
+        _stop_grpc(grpc_server)
         runtime.shutdown()
         manager.close()
         raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                          "pick another with --port")
-    click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}; "
+    grpc_note = f"; gRPC API on {host}:{grpc_port}" if grpc_server is not None else ""
+    click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}{grpc_note}; "
                f"dashboard on http://{host}:{port}/ui/; Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -142,6 +152,7 @@ def dev(module: str, host: str, port: int) -> None:
     finally:
         server.handle_exit(signal.SIGTERM, None)
         api_thread.join(15)
+        _stop_grpc(grpc_server)
         runtime.shutdown()
         manager.close()
 
@@ -156,23 +167,45 @@ def dev(module: str, host: str, port: int) -> None:
               help="Seconds a client has to send complete request headers (default 10).")
 @click.option("--keep-alive-timeout", type=int, default=None,
               help="Seconds an idle keep-alive connection stays open (default 5).")
+@click.option("--grpc-port", default=50001, show_default=True, type=int,
+              help="Port of Dapr's workflow gRPC API (DAPR_GRPC_PORT for Dapr's SDKs); 0 turns it off.")
 def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float | None,
-        keep_alive_timeout: int | None) -> None:
-    """Serve Dapr's workflow HTTP API (/v1.0/workflows/dapr/...) over the configured database.
+        keep_alive_timeout: int | None, grpc_port: int) -> None:
+    """Serve Dapr's workflow HTTP API (/v1.0/workflows/dapr/...) and gRPC API over the
+    configured database.
 
-    Set LEDGERFLOW_API_TOKEN (or DAPR_API_TOKEN) to require the `dapr-api-token` header."""
+    Set LEDGERFLOW_API_TOKEN (or DAPR_API_TOKEN) to require the `dapr-api-token` header
+    (gRPC: metadata)."""
     from ledgerflow.api.app import ApiSettings
-    from ledgerflow.api.server import serve
+    from ledgerflow.api.server import check_exposure, serve
 
     settings = Settings.from_env()
     settings.require_database()
     manager = WorkflowManager(settings)
     api_settings = ApiSettings.from_env(max_body_bytes=max_body_bytes, header_timeout=header_timeout,
                                         keep_alive_timeout=keep_alive_timeout)
+    grpc_server = None
     try:
+        check_exposure(host, port, api_settings)  # the HTTP API's refusal first, as before gRPC
+        grpc_server = _start_grpc(manager, host, grpc_port, api_settings)
         serve(manager, host, port, api_settings)
     finally:
+        _stop_grpc(grpc_server)
         manager.close()
+
+
+def _start_grpc(manager: WorkflowManager, host: str, port: int, settings: Any = None) -> Any:
+    """The gRPC API on host:port (None when `port` is 0)."""
+    if not port:
+        return None
+    from ledgerflow.grpc_api import server as grpc_api
+
+    return grpc_api.start(manager, host, port, settings)
+
+
+def _stop_grpc(server: Any) -> None:
+    if server is not None:
+        server.stop(grace=5).wait(10)
 
 
 main.add_command(workflow_cli.workflow, name="workflow")

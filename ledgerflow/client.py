@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
 from ledgerflow.state import WorkflowState, WorkflowStatus
+from orchestrator.engine.serialization import to_json
 
 _STARTED = frozenset(WorkflowStatus) - {WorkflowStatus.PENDING, WorkflowStatus.UNKNOWN}
 _FINISHED = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED})
@@ -43,7 +45,12 @@ class DaprWorkflowClient:
         start_at: datetime | None = None,
         reuse_id_policy: Any = None,
     ) -> str:
-        """Start a workflow; returns its instance ID (a new `uuid4().hex` when none is given)."""
+        """Start a workflow; returns its instance ID (a new `uuid4().hex` when none is given).
+        `reuse_id_policy` has no effect, as in dapr-ext-workflow 1.18 (which deprecates it): a
+        finished instance's ID can always be reused, an active one's never."""
+        if reuse_id_policy is not None:
+            warnings.warn("reuse_id_policy is deprecated and has no effect (as in dapr-ext-workflow 1.18); an "
+                          "instance ID can be reused once its instance has finished", DeprecationWarning, stacklevel=2)
         return self._manager.schedule(workflow, input=input, instance_id=instance_id, start_at=start_at)
 
     def get_workflow_state(self, instance_id: str, *, fetch_payloads: bool = True) -> WorkflowState | None:
@@ -77,6 +84,15 @@ class DaprWorkflowClient:
 
     def purge_workflow(self, instance_id: str, recursive: bool = True) -> None:
         self._manager.purge(instance_id, recursive=recursive)
+
+    def rerun_workflow_from_event(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
+                                  input: Any = None) -> str:
+        """Start a new instance from a copy of a finished one's history up to `event_id` (as
+        Dapr's `RerunWorkflowFromEvent`); `input`, when given, replaces the workflow's input.
+        Returns the new instance's ID."""
+        encoded = None if input is None else to_json(input, what="Input of the rerun")
+        return self._manager.rerun(instance_id, event_id, new_instance_id=new_instance_id,
+                                   serialized_input=encoded, overwrite_input=input is not None)
 
     def close(self) -> None:
         self._manager.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 from brokers import app as broker_app
 from brokers import wakeups
-from ledgerflow import access, changes, errors, history
+from ledgerflow import access, changes, errors, history, rerun
 from ledgerflow.config import Settings
 from ledgerflow.state import WorkflowState, WorkflowStatus
 from orchestrator import inbox
@@ -150,6 +150,37 @@ class WorkflowManager:
         if visible_at is None or visible_at <= utcnow():
             self._wake(app, instance_id)
         return instance_id
+
+    def rerun(self, source_id: str, event_id: int, *, new_instance_id: str | None = None,
+              serialized_input: str | None = None, overwrite_input: bool = False,
+              app_id: str | None = None) -> str:
+        """Start a new instance from a copy of a finished one's history up to event `event_id`
+        (see `ledgerflow.rerun`); with `overwrite_input`, the new instance's input is
+        `serialized_input`. Returns the new instance's ID."""
+        source = self._existing(source_id, app_id)
+        self.access.check("schedule", app_id=source.app_id, name=source.name)
+        if source.status not in TERMINAL_STATUSES:
+            raise errors.InstanceActiveError(
+                f"workflow '{source_id}' is {source.status}; only a COMPLETED, FAILED or TERMINATED workflow "
+                "can be rerun (terminate it first)")
+        if source.signed:
+            raise rerun.RerunSignedError(f"workflow '{source_id}' has a signed history, and Ledgerflow does not "
+                                         "rerun signed histories (the copy would not be signed)")
+        new_id = new_instance_id or uuid.uuid4().hex
+        errors.validate_instance_id(new_id, new=True)
+        if new_id == source_id:
+            raise errors.InstanceActiveError(f"a rerun needs a new instance ID, not the source's ('{source_id}')")
+        history = rerun.prefix(self.recorded_history(source_id, app_id=app_id), event_id,
+                               serialized_input, overwrite_input)
+        encoded = serialized_input if overwrite_input else source.input
+        new = NewInstance(instance_id=new_id, app_id=source.app_id, name=source.name, input=encoded)
+        wake = ev.ExecutionResumed(inbox.naive_utc(utcnow()), f"rerun of '{source_id}' from event {event_id}")
+        try:
+            self.store.create_instance_with_history(new, history, inbox.unique_message(wake))
+        except store_errors.InstanceAlreadyExists as exc:
+            raise errors.InstanceActiveError(str(exc)) from exc
+        self._wake(source.app_id, new_id)
+        return new_id
 
     # -- read --------------------------------------------------------------------------
 
@@ -300,6 +331,40 @@ class WorkflowManager:
             raise errors.InstanceActiveError(str(exc)) from exc
         self._changed(instance_id)
         return deleted
+
+    def purge_selection(self, *, app_id: str, statuses: Iterable[str], created_after: datetime | None = None,
+                        created_before: datetime | None = None) -> list[str]:
+        """The instances a purge by filter deletes: every match, except a child whose parent
+        matches too (purge is recursive, it goes with its parent)."""
+        rows: list[InstanceSummary] = []
+        while True:
+            page = self.list_instances(app_id=app_id, statuses=statuses, created_after=created_after,
+                                       created_before=created_before, limit=1000, offset=len(rows),
+                                       fetch_payloads=False)
+            rows.extend(page)
+            if len(page) < 1000:
+                break
+        selected = {r.state.instance_id for r in rows}
+        return [r.state.instance_id for r in rows if r.parent_instance_id not in selected]
+
+    def purge_matching(self, *, app_id: str, created_after: datetime | None = None,
+                       created_before: datetime | None = None, statuses: Iterable[str] | None = None,
+                       recursive: bool = True) -> int:
+        """Purge the app's finished instances created in the window with one of `statuses`
+        (default: every finished status; unfinished ones are never matched); returns how many
+        purge calls deleted something."""
+        finished = sorted(TERMINAL_STATUSES)
+        wanted = finished if statuses is None else [s for s in map(normalize_status, statuses) if s in finished]
+        targets = self.purge_selection(app_id=app_id, statuses=wanted, created_after=created_after,
+                                       created_before=created_before) if wanted else []
+        purged = 0
+        for instance_id in targets:
+            try:
+                self.purge(instance_id, recursive=recursive, app_id=app_id)
+            except errors.InstanceNotFoundError:
+                continue  # purged meanwhile
+            purged += 1
+        return purged
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +51,7 @@ class WorkflowRuntime(Registrar):
         maximum_concurrent_activity_work_items: int | None = None,
         maximum_concurrent_orchestration_work_items: int | None = None,
         maximum_thread_pool_workers: int | None = None,
+        worker_ready_timeout: float | None = None,
         *,
         app_id: str | None = None,
         database_url: str | None = None,
@@ -57,9 +59,14 @@ class WorkflowRuntime(Registrar):
         pools: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        if interceptors:
+            warnings.warn("WorkflowRuntime(interceptors=...) has no effect in Ledgerflow: its runtime talks to its "
+                          "database and broker, not to a sidecar over gRPC", UserWarning, stacklevel=2)
         self._overrides = {"app_id": app_id, "database_url": database_url, "broker_url": broker_url}
         self.pools = dict(pools or {})
         self.concurrency = maximum_thread_pool_workers or maximum_concurrent_activity_work_items or 8
+        self.worker_ready_timeout = 30.0 if worker_ready_timeout is None else worker_ready_timeout
+        self._ready = threading.Event()
         self._worker: EmbeddedWorker | None = None
         self._ticker: threading.Thread | None = None
         self._watcher: CommitWatcher | None = None
@@ -142,8 +149,9 @@ class WorkflowRuntime(Registrar):
         worker = EmbeddedWorker(celery, self.app_queues(settings), concurrency=self.concurrency,
                                 name=f"ledgerflow-{settings.app_id}",
                                 task_events=settings.task_events)
-        worker.start()
+        worker.start(timeout=self.worker_ready_timeout)
         self._worker, self.service = worker, service
+        self._ready.set()
         self._stopping.clear()
         self._ticker = threading.Thread(target=self._tick_loop, args=(service, settings.tick_interval),
                                         name="ledgerflow-ticker", daemon=True)
@@ -173,7 +181,12 @@ class WorkflowRuntime(Registrar):
             except Exception:  # a database hiccup must not kill the loop
                 log.exception("tick failed; retrying")
 
+    def wait_for_worker_ready(self, timeout: float = 30.0) -> bool:
+        """Dapr's: True once `start()` has its workers consuming, False after `timeout` seconds."""
+        return self._ready.wait(timeout)
+
     def shutdown(self) -> None:
+        self._ready.clear()
         self._stopping.set()
         if self._watcher is not None:
             self._watcher.stop()

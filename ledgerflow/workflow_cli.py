@@ -378,10 +378,27 @@ def _bulk_targets(manager: WorkflowManager, app: str, older_than: str | None, st
                            f"{', '.join(bad)} needs --force")
     chosen = wanted or (sorted(STATUSES) if force else sorted(TERMINAL_STATUSES))
     before = parse_since(older_than, "--all-older-than") if older_than else None
-    rows = all_instances(manager, app_id=app, statuses=chosen, created_before=before)
-    selected = {r.state.instance_id for r in rows}
-    # A child goes with its parent (purge is recursive); purge it alone only if its parent stays.
-    return [r.state.instance_id for r in rows if r.parent_instance_id not in selected]
+    return manager.purge_selection(app_id=app, statuses=chosen, created_before=before)
+
+
+@workflow.command("rerun", epilog=examples("ledgerflow wf rerun order-1 --event-id 1",
+                                           "ledgerflow wf rerun order-1 -e 0 --new-instance-id order-1b -x '\"A-8\"'"))
+@click.argument("instance_id")
+@click.option("-e", "--event-id", type=click.IntRange(min=0), required=True,
+              help="Rerun from this event ID (an activity call, timer or child workflow; see `wf history`).")
+@click.option("--new-instance-id", default=None, metavar="ID", help="The new instance's ID (default: a new UUID).")
+@click.option("-x", "--input", "input_json", default=None, metavar="JSON",
+              help="The new instance's input, as JSON text (default: the old input).")
+@app_id_option
+@managed
+def rerun_command(manager: WorkflowManager, app: str, instance_id: str, event_id: int,
+                  new_instance_id: str | None, input_json: str | None) -> None:
+    """Rerun a finished instance from an event of its history, as a new instance (like `dapr workflow rerun`):
+    the history up to that event is kept, the rest runs again."""
+    serialized = parse_json(input_json, "-x/--input") if input_json is not None else None
+    new_id = manager.rerun(_id(instance_id), event_id, new_instance_id=new_instance_id, serialized_input=serialized,
+                           overwrite_input=input_json is not None, app_id=app)
+    click.echo(f"Workflow instance '{instance_id}' rerun from event {event_id} as: {new_id}")
 
 
 # -- parsing and printing -------------------------------------------------------------------

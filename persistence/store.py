@@ -24,6 +24,7 @@ from persistence import batch as batch_mod
 from persistence import engine as engine_mod
 from persistence import errors, listing, migrator, ops, records, schema
 from persistence.batch import BatchTx
+from persistence import step as step_mod
 from persistence.step import StepTx
 
 __all__ = ["BatchTx", "Store", "StepTx"]
@@ -183,6 +184,19 @@ class Store:
         without an ``instance_id`` belong to the new instance."""
         with self._write() as conn:
             return ops.create_instance(conn, new, started, outbox, records.utcnow())
+
+    @_retry_on_conflict
+    def create_instance_with_history(
+        self, new: records.NewInstance, history: Sequence[records.NewEvent], wake: records.NewInboxMessage,
+    ) -> None:
+        """Create an instance whose first generation already holds `history` (a rerun's
+        copied prefix), with `wake` in its inbox to step it; one transaction, so no step
+        sees the instance without its history. An active instance with this ID ->
+        ``InstanceAlreadyExists``; a terminal one is replaced."""
+        with self._write() as conn:
+            ops.create_instance(conn, new, wake, (), records.utcnow())
+            if history:
+                conn.execute(ops.INSERT_HISTORY, step_mod.history_rows(new.instance_id, 0, history))
 
     @_retry_on_conflict
     def enqueue(

@@ -5,8 +5,10 @@
 #   bash scripts/test.sh tests/unit -x    # extra arguments go to pytest
 #
 # Installs what the integration tests need when it is missing (redis-server, PostgreSQL
-# server binaries, Debian's chromium for the dashboard's browser tests), installs the project
-# with its test extras (Playwright among them), checks the import layers, then runs pytest. Any failure makes the script exit non-zero.
+# server binaries, Debian's chromium for the dashboard's browser tests, node and npm for
+# Dapr's JavaScript SDK), installs the project with its test extras (Playwright among
+# them), checks the import layers, then runs pytest. Any failure makes the script exit
+# non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,9 @@ compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || apt_packages+=(postg
 # The dashboard's browser tests drive this chromium through Playwright (the `test` extra);
 # Playwright's own browser download is never used.
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium fonts-liberation)
+# Dapr's JavaScript SDK is tried against `ledgerflow dev` (tests/integration/dapr_clients).
+command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     echo "test.sh: installing ${apt_packages[*]}"
     sudo=""

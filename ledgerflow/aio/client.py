@@ -68,6 +68,11 @@ class DaprWorkflowClient:
     async def purge_workflow(self, instance_id: str, recursive: bool = True) -> None:
         await asyncio.to_thread(self._sync.purge_workflow, instance_id, recursive=recursive)
 
+    async def rerun_workflow_from_event(self, instance_id: str, event_id: int, *, new_instance_id: str | None = None,
+                                        input: Any = None) -> str:
+        return await asyncio.to_thread(self._sync.rerun_workflow_from_event, instance_id, event_id,
+                                       new_instance_id=new_instance_id, input=input)
+
     async def close(self) -> None:
         await asyncio.to_thread(self._sync.close)
 

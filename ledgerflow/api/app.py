@@ -69,6 +69,7 @@ def _routes(h: Handlers) -> list[Route]:
         routes += [
             Route(f"{v}/healthz", h.health, methods=["GET"]),
             Route(f"{v}/healthz/outbound", h.health, methods=["GET"]),
+            Route(f"{v}/metadata", h.metadata, methods=["GET"]),
             Route(base, h.list, methods=["GET"]),
             Route(f"{base}/{{name:segment}}/start", h.start, methods=["POST"]),
             Route(one, h.get, methods=["GET"]),
@@ -77,6 +78,7 @@ def _routes(h: Handlers) -> list[Route]:
             Route(f"{one}/pause", h.pause, methods=["POST"]),
             Route(f"{one}/resume", h.resume, methods=["POST"]),
             Route(f"{one}/purge", h.purge, methods=["POST"]),
+            Route(f"{one}/rerun", h.rerun, methods=["POST"]),
             Route(f"{one}/raiseEvent", h.raise_event, methods=["POST"]),
             Route(f"{one}/raiseEvent/{{event:segment}}", h.raise_event, methods=["POST"]),
         ]

@@ -33,6 +33,7 @@ ERR_REQUEST_TIMEOUT = "ERR_REQUEST_TIMEOUT"
 ERR_HEALTH_NOT_READY = "ERR_HEALTH_NOT_READY"
 ERR_LIST_WORKFLOWS = "ERR_LIST_WORKFLOWS"
 ERR_GET_WORKFLOW_HISTORY = "ERR_GET_WORKFLOW_HISTORY"
+ERR_RERUN_WORKFLOW = "ERR_RERUN_WORKFLOW"
 ERR_NOT_FOUND = "ERR_NOT_FOUND"
 ERR_METHOD_NOT_ALLOWED = "ERR_METHOD_NOT_ALLOWED"
 ERR_INTERNAL = "ERR_INTERNAL"
@@ -49,6 +50,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "purge": (ERR_PURGE_WORKFLOW, "error purging workflow {}: {}"),
     "list": (ERR_LIST_WORKFLOWS, "error listing workflows{}: {}"),
     "history": (ERR_GET_WORKFLOW_HISTORY, "error getting the history of workflow '{}': {}"),
+    "rerun": (ERR_RERUN_WORKFLOW, "error rerunning workflow '{}': {}"),
 }
 
 

@@ -179,6 +179,30 @@ def _paths(sfx: str) -> dict[str, Any]:
             "responses": _responses({"200": {"description": "A page.", "content": {"application/json": {
                 "schema": _ref("WorkflowList")}}}}, errors.ERR_LIST_WORKFLOWS, not_found=_NO_ROUTE),
         }},
+        "/metadata": {"get": {
+            "operationId": "getMetadata" + sfx,
+            "summary": "Dapr's sidecar metadata, which Dapr's SDKs read before their first call",
+            "responses": {"200": {"description": "The app ID and runtime; empty lists for what does not apply.",
+                                  "content": {"application/json": {"schema": _ref("Metadata")}}},
+                          "401": _UNAUTHORIZED}}},
+        one + "/rerun": {"post": {
+            "operationId": "rerunWorkflow" + sfx,
+            "summary": "Rerun a finished workflow from an event ID of its history, as a new instance "
+                       "(Ledgerflow; Dapr has it over gRPC). A body is the new instance's input.",
+            "parameters": [_COMPONENT, _INSTANCE, _APP,
+                           {"name": "eventID", "in": "query", "required": True,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
+                           {"name": "newInstanceID", "in": "query", "required": False,
+                            "schema": {"type": "string", "pattern": f"^(?:{NEW_INSTANCE_ID_PATTERN})?$"}}],
+            "requestBody": _JSON_BODY,
+            "responses": {**_responses(
+                {"202": {"description": "Started.", "content": {"application/json": {"schema": _ref("StartResponse")}},
+                         "links": _links(sfx, from_body, "getWorkflow", "getWorkflowHistory")}},
+                "ERR_RERUN_WORKFLOW (the source is still active, or the new ID is)",
+                not_found=_error("ERR_INSTANCE_ID_NOT_FOUND, or ERR_RERUN_EVENT: no activity call, timer or child "
+                                 "workflow of the history has this event ID"), body=True),
+                "409": _error("ERR_RERUN_SIGNED: a signed history is not rerun")},
+        }},
         one + "/history": {"get": {
             "operationId": "getWorkflowHistory" + sfx,
             "summary": "An instance's history (Ledgerflow)",
@@ -231,6 +255,11 @@ def _schemas() -> dict[str, Any]:
             "continuationToken": {"type": "string", "description": "Pass back to get the next page."}}},
         "History": {"type": "object", "required": ["instanceID", "events"],
                     "properties": {"instanceID": string, "events": {"type": "array", "items": event}}},
+        "Metadata": {"type": "object", "required": ["id", "runtimeVersion", "enabledFeatures", "actors",
+                                                    "components", "subscriptions", "extended"],
+                     "properties": {"id": string, "runtimeVersion": string,
+                                    "enabledFeatures": {"type": "array", "items": string},
+                                    "extended": {"type": "object", "additionalProperties": string}}},
         "JsonValue": {"description": "Any JSON value whose strings (and keys) hold no U+0000.", "anyOf": [
             {"type": ["null", "boolean", "number"]}, no_nul,
             {"type": "array", "items": _ref("JsonValue")},

@@ -8,6 +8,7 @@ operation's own failure -> its Dapr code with 500.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import math
@@ -123,6 +124,32 @@ class Handlers:
                                    app_id=self._app_id(request))
         return JSONResponse({"instanceID": instance_id, "events": [e.to_json() for e in entries]})
 
+    async def rerun(self, request: Request) -> Response:
+        """A new instance from the history up to `eventID` (`ledgerflow.rerun`); a body is the
+        new instance's input."""
+        instance_id = self._instance(request)
+        q = request.query_params
+        try:
+            event_id = _int(q.get("eventID"), -1, "eventID", 0, 2**31 - 1)
+        except ValueError as exc:
+            raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST, str(exc)) from None
+        if event_id < 0:
+            raise errors.ApiError(400, errors.ERR_MALFORMED_REQUEST, "eventID is required (the event ID to rerun "
+                                  "from, as the history shows it)")
+        new_id = q.get("newInstanceID") or None
+        if new_id is not None:
+            errors.check_instance_id(new_id, new=True)
+        serialized = json_body(await request.body())
+        started = await self._call("rerun", instance_id, self.manager.rerun, instance_id, event_id,
+                                   new_instance_id=new_id, serialized_input=serialized,
+                                   overwrite_input=serialized is not None, app_id=self._app_id(request))
+        return JSONResponse({"instanceID": started}, status_code=202,
+                            headers={"Location": f"{_version(request)}/workflows/dapr/{started}"})
+
+    async def metadata(self, request: Request) -> Response:
+        """Dapr's `GET /v1.0/metadata`, which Dapr's SDKs read before their first call."""
+        return JSONResponse(metadata_json(self.manager.settings.app_id))
+
     async def health(self, request: Request) -> Response:
         try:
             await run_in_threadpool(self.manager.ping)
@@ -156,11 +183,20 @@ class Handlers:
             raise errors.operation_error(operation, subject, exc, status=403) from None
         except HistoryTamperedError as exc:  # names the check that failed; stored rows are untouched
             raise errors.operation_error(operation, subject, exc) from None
-        except ValueError as exc:  # bad input the checks above let through
-            raise errors.ApiError(400, getattr(exc, "code", errors.ERR_MALFORMED_REQUEST), str(exc)) from None
+        except ValueError as exc:  # bad input the checks above let through (its own status, if it has one)
+            raise errors.ApiError(getattr(exc, "http_status", 400), getattr(exc, "code", errors.ERR_MALFORMED_REQUEST),
+                                  str(exc)) from None
         except Exception as exc:
             log.exception("%s of %s failed", operation, subject or "workflows")
             raise errors.operation_error(operation, subject, type(exc).__name__) from None
+
+
+def metadata_json(app_id: str) -> dict[str, Any]:
+    """The sidecar metadata shape: what does not apply to Ledgerflow is an empty list."""
+    version = importlib.metadata.version("ledgerflow")
+    return {"id": app_id, "runtimeVersion": version, "enabledFeatures": [], "actors": [], "components": [],
+            "httpEndpoints": [], "subscriptions": [], "extended": {"runtime": "ledgerflow", "version": version},
+            "actorRuntime": {"runtimeStatus": "DISABLED", "activeActors": [], "hostReady": False, "placement": ""}}
 
 
 def json_body(body: bytes) -> str | None:

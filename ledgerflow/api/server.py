@@ -103,12 +103,12 @@ def protocol_class(header_timeout: float, max_header_bytes: int) -> type[HeaderT
                 {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes})
 
 
-def check_exposure(host: str, port: int, settings: ApiSettings) -> None:
+def check_exposure(host: str, port: int, settings: ApiSettings, what: str = "HTTP API") -> None:
     """Refuse to serve the API beyond loopback without a token: anyone who reached the port
     could start, terminate and purge workflows."""
     if settings.token or _loopback(host):
         return
-    raise SetupError(f"refusing to serve the HTTP API on {host}:{port} without a token (anyone reaching it could "
+    raise SetupError(f"refusing to serve the {what} on {host}:{port} without a token (anyone reaching it could "
                      "start, terminate and purge workflows); set LEDGERFLOW_API_TOKEN (clients send it in the "
                      "dapr-api-token header), or listen on 127.0.0.1")
 

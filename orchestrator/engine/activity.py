@@ -48,3 +48,8 @@ class WorkflowActivityContext:
 
     def get_propagated_history(self) -> Any:
         return self._propagated_history
+
+    def get_inner_context(self) -> WorkflowActivityContext:
+        """Dapr returns its Durable Task context here; Ledgerflow has no inner one, so the
+        context itself (it has `orchestration_id`'s information as `workflow_id`, and `task_id`)."""
+        return self

@@ -62,15 +62,14 @@ class Registry:
         self, fn: Callable[..., Any], name: str, version_name: str | None = None, is_latest: bool = False
     ) -> str:
         """Register one version of `name`. New runs take the version marked latest, else the
-        most recently registered one; a running instance keeps the version it started with."""
+        most recently registered one; a running instance keeps the version it started with.
+        As in `dapr-ext-workflow`, the last registration with `is_latest=True` wins."""
         version = version_name or fn.__name__
         entry = self._workflows.setdefault(name, _WorkflowVersions())
         if entry.unversioned is not None:
             raise ValueError(f"A workflow named '{name}' is already registered without a version.")
         if version in entry.versions:
             raise ValueError(f"Version '{version}' of workflow '{name}' is already registered.")
-        if is_latest and entry.explicit_latest is not None:
-            raise ValueError(f"Workflow '{name}' already has a latest version: '{entry.explicit_latest}'.")
         entry.versions[version] = fn
         if is_latest:
             entry.explicit_latest = version

@@ -711,7 +711,7 @@ def b4_schemathesis(make_stack: MakeStack, rng: Random, row: RowReport, *, max_e
     assert phases.get("stateful") == "success" and phases.get("fuzzing") == "success" and \
         phases.get("coverage") == "success", phases
     assert links is not None and int(links.group(1)) > 0, "no stateful link was followed"
-    assert report["operations"]["tested"] == report["operations"]["selected"] == 11 * len(versions), \
+    assert report["operations"]["tested"] == report["operations"]["selected"] == 13 * len(versions), \
         report["operations"]
     assert _tracebacks(stack) == 0, _api_log(stack)[-3000:]
     _assert_healthy(stack, base)
@@ -805,7 +805,7 @@ def b5_auth(make_stack: MakeStack, row: RowReport) -> None:
     row.figure("unauthorised successes", len(successes))
     row.figure("with the token", _by_status(controls))
     row.figure("constant-time compare", compared)
-    assert len(results) == len(ops) * len(variants) and len(ops) == 11 * len(VERSIONS) + 2, len(results)
+    assert len(results) == len(ops) * len(variants) and len(ops) == 13 * len(VERSIONS) + 2, len(results)
     assert not successes, f"answers other than 401 'invalid api token' without a valid token: {successes[:10]}"
     assert health and set(health) == {204}, f"health answered {Counter(health)}"
     assert after == before, f"requests without a valid token wrote rows: {before} -> {after}"

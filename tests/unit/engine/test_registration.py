@@ -160,10 +160,6 @@ def test_call_activity_by_function_uses_registered_name() -> None:
             r.register_versioned_workflow(f, name="dup", version_name="v1"),
             r.register_versioned_workflow(g, name="dup", version_name="v1"),
         ),
-        lambda r, f, g: (
-            r.register_versioned_workflow(f, name="dup", version_name="v1", is_latest=True),
-            r.register_versioned_workflow(g, name="dup", version_name="v2", is_latest=True),
-        ),
     ],
     ids=[
         "workflow",
@@ -172,7 +168,6 @@ def test_call_activity_by_function_uses_registered_name() -> None:
         "plain-then-versioned",
         "versioned-then-plain",
         "same-version",
-        "two-latest",
     ],
 )
 def test_duplicate_names_raise_value_error(register) -> None:

@@ -41,6 +41,20 @@ def test_new_run_takes_the_version_marked_latest() -> None:
     assert result.new_events[0].version == "v1"
 
 
+def test_a_second_latest_registration_wins_and_old_runs_keep_their_version() -> None:
+    """As in dapr-ext-workflow: registering v2 with is_latest=True after v1 with
+    is_latest=True makes v2 the latest (it used to raise ValueError)."""
+    wfr = Registrar()
+    wfr.register_versioned_workflow(lambda ctx: (yield ctx.call_activity("old_step")), name="order",
+                                    version_name="v1", is_latest=True)
+    wfr.register_versioned_workflow(lambda ctx: (yield ctx.call_activity("new_step")), name="order",
+                                    version_name="v2", is_latest=True)
+    assert Run(wfr.registry).start("order").new_events[0].version == "v2"
+    old = [orchestrator_started(version="v1"), started("order"), task_scheduled(0, "old_step")]
+    result = executor.execute(wfr.registry, INSTANCE, old, [orchestrator_started(), task_completed(0, "x")])
+    assert result.status == executor.COMPLETED and result.new_events[0].version == "v1"
+
+
 def test_versioned_workflow_decorator_and_register_call() -> None:
     wfr = Registrar()
 
