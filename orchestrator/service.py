@@ -202,11 +202,11 @@ class OrchestratorService:
         return outcome
 
     def _batch(self, ids: list[str], results: Sequence[tuple[str, dict[str, Any]]], skip_locked: bool) -> BatchOutcome:
-        now = self.clock()
         outcome = BatchOutcome()
         rows: list[NewOutbox] = []
         try:
-            with self.store.step_batch(ids, now, skip_locked=skip_locked) as batch:
+            with self.store.step_batch(ids, self.clock, skip_locked=skip_locked) as batch:
+                now = batch.now
                 outcome.dropped = self._take_results(batch, results, now)
                 ready = [iid for iid in batch.locked if batch.inboxes.get(iid)]
                 cold = [iid for iid in ready if not self.cache.holds(iid, _cache_key(batch.locked[iid]))]

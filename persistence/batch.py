@@ -177,11 +177,12 @@ class DeferredStepTx(StepTx):
 class BatchTx:
     """The open batch. ``locked`` maps each instance this batch holds to its row; ``skipped``
     lists the existing instances another transaction held (PostgreSQL only); IDs that name
-    no instance are in neither."""
+    no instance are in neither. ``now``: the time the inboxes were read as of."""
 
     def __init__(self, conn: Connection, locked: dict[str, records.InstanceRecord],
-                 inboxes: dict[str, list[records.InboxRecord]], skipped: list[str]) -> None:
+                 inboxes: dict[str, list[records.InboxRecord]], skipped: list[str], now: datetime) -> None:
         self._conn = conn
+        self.now = now
         self._sql = _statements(conn)
         self.locked = locked
         self.skipped = skipped
@@ -281,12 +282,15 @@ class BatchTx:
         return ops.add_outbox(self._conn, items, now)
 
 
-def lock(conn: Connection, instance_ids: Sequence[str], now: datetime, *, skip_locked: bool) -> BatchTx:
+def lock(conn: Connection, instance_ids: Sequence[str], clock: Callable[[], datetime], *,
+         skip_locked: bool) -> BatchTx:
     """Lock the rows of ``instance_ids`` in ID order (so two batches never deadlock on them),
-    then read their inboxes' messages visible at ``now``."""
+    then read their inboxes' messages visible at ``clock()`` read once the locks are held (a
+    suspend that committed while we waited must be seen with the status it wrote)."""
     wanted = sorted(set(instance_ids))
     sql = _statements(conn)
     locked = _select(conn, sql.lock_skip if skip_locked and conn.dialect.name == "postgresql" else sql.lock, wanted)
+    now = clock()
     inboxes: dict[str, list[records.InboxRecord]] = {}
     for part in ops.chunks(list(locked)):
         for row in conn.execute(sql.inboxes, {"ids": list(part), "now": now}):
@@ -294,7 +298,7 @@ def lock(conn: Connection, instance_ids: Sequence[str], now: datetime, *, skip_l
             inboxes.setdefault(message.instance_id, []).append(message)
     missing = [iid for iid in wanted if iid not in locked]
     skipped = sorted(_select(conn, sql.select, missing)) if missing else []
-    return BatchTx(conn, locked, inboxes, skipped)
+    return BatchTx(conn, locked, inboxes, skipped, now)
 
 
 def _select(conn: Connection, stmt: Any, instance_ids: Sequence[str]) -> dict[str, records.InstanceRecord]:

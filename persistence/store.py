@@ -162,13 +162,14 @@ class Store:
                 tx.close()
 
     @contextmanager
-    def step_batch(self, instance_ids: Sequence[str], now: datetime, *, skip_locked: bool = True) -> Iterator[BatchTx]:
+    def step_batch(self, instance_ids: Sequence[str], clock: Callable[[], datetime] = records.utcnow, *,
+                   skip_locked: bool = True) -> Iterator[BatchTx]:
         """Open the steps of many instances: one transaction, their rows locked in ID order
-        and their inboxes read as visible at ``now`` (``skip_locked``: on PostgreSQL, rows
-        another transaction holds are skipped and listed in ``batch.skipped`` instead of
-        waited for). Leaving the block commits."""
+        and their inboxes read as visible at ``clock()`` once the locks are held (``batch.now``;
+        ``skip_locked``: on PostgreSQL, rows another transaction holds are skipped and listed
+        in ``batch.skipped`` instead of waited for). Leaving the block commits."""
         with self._write() as conn:
-            yield batch_mod.lock(conn, instance_ids, now, skip_locked=skip_locked)
+            yield batch_mod.lock(conn, instance_ids, clock, skip_locked=skip_locked)
 
     # -- writes outside a step ---------------------------------------------------------
 

@@ -180,6 +180,35 @@ def test_an_instance_held_elsewhere_is_left_then_stepped_after(pg_store: Store, 
     holder.dispose()
 
 
+def test_a_suspend_committed_while_the_batch_waited_for_the_row_is_seen(pg_store: Store) -> None:
+    """A suspend commits its message and the SUSPENDED status while a step waits for the row:
+    the step reads the inbox as of the time it got the lock, so it applies the suspend with
+    the start instead of writing RUNNING over SUSPENDED (found by Dapr's JavaScript SDK: a
+    pause right after a start read back RUNNING)."""
+    publisher = Recorder()
+    service = OrchestratorService(pg_store, registrar.registry, publisher, APP)
+    start(pg_store, ["p-1"], 1)
+    waiting = threading.Event()
+    outcome: list[Any] = []
+
+    def step() -> None:
+        waiting.set()
+        outcome.append(service.run_batch(["p-1"], skip_locked=False))
+
+    stepper = threading.Thread(target=step)
+    with pg_store.step("p-1") as tx:  # what WorkflowManager.suspend does, held open
+        stepper.start()
+        waiting.wait(5)
+        time.sleep(0.3)  # the step has read its clock and waits for the row
+        tx.enqueue("p-1", [inbox.unique_message(ev.ExecutionSuspended(inbox.naive_utc(utcnow()), "hold"))])
+        tx.update_instance(status="SUSPENDED")
+    stepper.join(10)
+    assert list(outcome[0].stepped) == ["p-1"]
+    assert pg_store.get_instance("p-1").status == "SUSPENDED"
+    assert history_types(pg_store, "p-1")[:2] == ["OrchestratorStarted", "ExecutionStarted"]
+    assert "ExecutionSuspended" in history_types(pg_store, "p-1")
+
+
 def test_batches_on_sqlite_too(tmp_path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'lf.db'}")
     store.migrate()
