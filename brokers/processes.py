@@ -8,19 +8,22 @@ import socket
 import tempfile
 from collections.abc import Sequence
 
-from celery import Celery
+from celery import Celery, signals
 
 from brokers import queues
 
 
 def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurrency: int, name: str,
-               loglevel: str | None = None, task_events: bool = False) -> None:
+               loglevel: str | None = None, task_events: bool = False, keep_logging: bool = False) -> None:
     """Consume `worker_queues` until stopped (SIGTERM: warm shutdown, acks_late keeps work safe).
 
     `loglevel` defaults to the level of the `ledgerflow` logger (`ledgerflow --log-level`), so
     Celery's per-task "received"/"succeeded" lines (a sizeable share of a no-op task's
-    cost) follow it."""
+    cost) follow it. `keep_logging`: Celery leaves the process's logging as configured (JSON
+    lines) instead of installing its own handlers."""
     loglevel = loglevel or _ledgerflow_level()
+    if keep_logging:
+        keep_process_logging()
     app.set_current()
     app.set_default()
     worker = app.Worker(
@@ -40,6 +43,15 @@ def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurre
 def _ledgerflow_level() -> str:
     level = logging.getLogger("ledgerflow").getEffectiveLevel()
     return logging.getLevelName(level) if level != logging.NOTSET else "INFO"
+
+
+def keep_process_logging() -> None:
+    """Celery configures no logging of its own when a `setup_logging` receiver exists."""
+    signals.setup_logging.connect(_logging_kept, weak=False)
+
+
+def _logging_kept(**_: object) -> None:
+    """Logging is the process's own (see `keep_process_logging`)."""
 
 
 def run_beat(app: Celery, app_ids: Sequence[str], *, interval: float = 1.0, loglevel: str = "INFO") -> None:

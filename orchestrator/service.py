@@ -12,12 +12,13 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator import faults, inbox
+from orchestrator import faults, inbox, spans
 from orchestrator.cache import CacheKey, ReplayCache
 from orchestrator.effects import Effects, activity_key, completion_fields, failure_json, orchestrate_row
 from orchestrator.engine import codec
@@ -41,6 +42,7 @@ from persistence.records import (
 )
 from persistence.step import StepTx
 from persistence.store import BatchTx, Store
+from telemetry import metrics
 
 log = logging.getLogger("ledgerflow.orchestrator")
 
@@ -205,6 +207,8 @@ class OrchestratorService:
         now = self.clock()
         outcome = BatchOutcome()
         rows: list[NewOutbox] = []
+        reports: list[spans.StepReport] = []
+        step_seconds = metrics.metrics().step_duration
         try:
             with self.store.step_batch(ids, now, skip_locked=skip_locked) as batch:
                 outcome.dropped = self._take_results(batch, results, now)
@@ -214,7 +218,9 @@ class OrchestratorService:
                     batch.preload_histories(cold)
                 for instance_id in ready:
                     tx = batch.step(instance_id)
-                    step, outbox, keep = self._step(tx, now)
+                    began = time.perf_counter()
+                    step, outbox, keep = self._step(tx, now, reports)
+                    step_seconds.observe(time.perf_counter() - began)
                     if keep is not None and tx.instance is not None:
                         # Before commit, so the next batch finds it (a failed batch discards it).
                         self.cache.put(instance_id, _cache_key(tx.instance), keep)
@@ -232,6 +238,9 @@ class OrchestratorService:
             raise
         if outcome.stepped:
             faults.after_commit()
+        metrics.redelivered("stale_result", len(outcome.dropped))
+        for report in reports:
+            report.send()
         self.publish(list(zip(outbox_ids, rows, strict=True)))
         if self.on_commit is not None and outcome.stepped:
             self.on_commit(list(outcome.stepped))
@@ -282,7 +291,10 @@ class OrchestratorService:
         status = outcome.stepped.get(instance_id)
         return None if status is None else StepOutcome(instance_id, status)
 
-    def _step(self, tx: StepTx, now: datetime) -> tuple[StepOutcome | None, list[NewOutbox], Replay | None]:
+    def _step(self, tx: StepTx, now: datetime,
+              reports: list[spans.StepReport]) -> tuple[StepOutcome | None, list[NewOutbox], Replay | None]:
+        """One instance's step; what it reports to traces and metrics goes to `reports`,
+        sent after commit."""
         inst = tx.instance
         if inst is None:
             return None, [], None
@@ -311,6 +323,7 @@ class OrchestratorService:
         if isinstance(replay, Stall):
             return self._stall(tx, inst, replay), [], None
         events = self.guard.admit(inst, replay, pairs)
+        metrics.redelivered("duplicate_result", len(pairs) - len(events))
         if not events:  # only rejected messages: drop them, keep the live generator
             tx.delete_inbox([m.id for m in messages])
             self.cache.put(inst.instance_id, _cache_key(inst), replay)
@@ -322,6 +335,7 @@ class OrchestratorService:
                 assert started is not None
                 return (*self._refuse_start(tx, inst, messages, started, refusal, now, signed), None)
         base = replay.events_applied
+        activities = spans.open_activities(replay, events) if spans.traced(inst) else None
         result = replay.step([ev.OrchestratorStarted(inbox.naive_utc(now)), *events])
         if result.status == STALLED:
             assert result.stall is not None
@@ -348,6 +362,7 @@ class OrchestratorService:
             effects.apply(action)
         tx.update_instance(**self._status_fields(inst, result), **sign_fields)
         keep = replay if result.completion is None else None
+        reports.append(spans.StepReport(inst, events, result, activities, self.clock()))
         log.info(
             "step: %d event(s) in, %d action(s) out, status %s%s", len(events), len(result.actions), result.status,
             " (cached)" if hit else "", extra=_ids(inst),
@@ -540,4 +555,7 @@ def _cache_key(inst: InstanceRecord) -> CacheKey:
 
 
 def _ids(inst: InstanceRecord) -> dict[str, Any]:
-    return {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}
+    ids = {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}
+    if inst.trace_context is not None:  # JSON log lines name the instance's trace
+        ids["trace_id"] = inst.trace_context[3:35]
+    return ids
