@@ -239,8 +239,7 @@ class OrchestratorService:
         if outcome.stepped:
             faults.after_commit()
         metrics.redelivered("stale_result", len(outcome.dropped))
-        for report in reports:
-            report.send()
+        spans.send(reports)
         self.publish(list(zip(outbox_ids, rows, strict=True)))
         if self.on_commit is not None and outcome.stepped:
             self.on_commit(list(outcome.stepped))

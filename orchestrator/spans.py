@@ -8,6 +8,7 @@ committed (a rolled-back step reports nothing; its retry does).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,8 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, ExecutionResult, Replay
 from persistence.records import InstanceRecord
 from telemetry import metrics, tracing
+
+log = logging.getLogger("ledgerflow.orchestrator")
 
 
 def traced(inst: InstanceRecord) -> bool:
@@ -35,6 +38,15 @@ def open_activities(replay: Replay, events: Sequence[ev.HistoryEvent]) -> dict[i
             if name is not None:
                 names[event.task_id] = name
     return names
+
+
+def send(reports: Sequence[StepReport]) -> None:
+    """Send committed steps' reports; a failure here is logged and never fails a step."""
+    for report in reports:
+        try:
+            report.send()
+        except Exception:
+            log.exception("could not report a step to traces/metrics", extra={"instance_id": report.inst.instance_id})
 
 
 @dataclass

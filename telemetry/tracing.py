@@ -249,7 +249,7 @@ def emit(name: str, at: Parent | None, parent: Parent | None, start: datetime, e
         span.set_status(Status(StatusCode.ERROR, f"{error[0]}: {error[1]}"))
         span.add_event("exception", {"exception.type": error[0], "exception.message": error[1]},
                        timestamp=_ns(end))
-    span.end(end_time=_ns(max(start, end)))
+    span.end(end_time=max(_ns(start), _ns(end)))
 
 
 @contextlib.contextmanager
