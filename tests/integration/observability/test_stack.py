@@ -9,7 +9,9 @@ process's endpoint, Flower's task list, and JSON log lines.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import secrets
 import sys
@@ -115,7 +117,11 @@ def observed_run(redis_server, postgres_server, _postgres_template,  # noqa: ANN
         # The last spans leave their processes within OTEL_BSP_SCHEDULE_DELAY.
         wait_for(lambda: any(s.name == "orchestration:observed" for s in collector.in_trace(TRACE_ID)), 20, 0.1,
                  "the run's span reaches the collector", logs=procs)
-        yield Run(instance_id, collector.in_trace(TRACE_ID), ports, procs)
+        run = Run(instance_id, collector.in_trace(TRACE_ID), ports, procs)
+        if os.environ.get("LEDGERFLOW_TEST_TRACE_JSON"):  # for scripts/trace_timeline.py
+            Path(os.environ["LEDGERFLOW_TEST_TRACE_JSON"]).write_text(
+                json.dumps([dataclasses.asdict(s) for s in run.spans], indent=1))
+        yield run
     finally:
         procs.stop_all()
         collector.stop()
