@@ -87,25 +87,22 @@ def reset() -> None:
         provider.shutdown()
 
 
-class _ChosenIds:
-    """The SDK's random IDs, except the span ID chosen for the span being started (our
-    derived IDs); a thread-local, so concurrent steps do not see each other's."""
+def _chosen_ids() -> Any:
+    """The SDK's random IDs, except the span ID chosen for the span being started (a derived
+    ID, set in `chosen.span_id`); a thread-local, so concurrent steps do not see each other's."""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
-    def __init__(self) -> None:
-        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    class ChosenIds(RandomIdGenerator):
+        def __init__(self) -> None:
+            self.chosen = threading.local()
 
-        self._random = RandomIdGenerator()
-        self.chosen = threading.local()
+        def generate_span_id(self) -> int:
+            return getattr(self.chosen, "span_id", None) or super().generate_span_id()
 
-    def generate_span_id(self) -> int:
-        span_id = getattr(self.chosen, "span_id", None)
-        return span_id if span_id else self._random.generate_span_id()
-
-    def generate_trace_id(self) -> int:
-        return self._random.generate_trace_id()
+    return ChosenIds()
 
 
-_IDS: _ChosenIds | None = None
+_IDS: Any = None
 
 
 def _build_provider() -> Any:
@@ -121,7 +118,7 @@ def _build_provider() -> Any:
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": "ledgerflow"}))
-    _IDS = _ChosenIds()
+    _IDS = _chosen_ids()
     provider = TracerProvider(resource=resource, id_generator=_IDS)  # sampler: OTEL_TRACES_SAMPLER
     provider.add_span_processor(BatchSpanProcessor(_exporter()))  # OTEL_BSP_*
     return provider

@@ -64,3 +64,26 @@ def test_a_workflow_replayed_at_every_step_sends_each_span_once(exported: InMemo
                              "activity:greet": 2, "activity:shout": 4, "orchestration:observed:timer": 1,
                              "orchestration_event:go": 1, "orchestration:leaf": 1}), names
     assert len({s.context.span_id for s in spans}) == len(spans)
+
+
+def test_failures_are_the_spans_error_status_and_an_exception_event(exported: InMemorySpanExporter) -> None:
+    from opentelemetry.trace import StatusCode
+
+    client = wf.DaprWorkflowClient()
+    try:
+        instance_id = client.schedule_new_workflow(app.failing, input="no luck")
+        state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=30)
+        assert state is not None and state.runtime_status.name == "FAILED"
+        wait_for(lambda: tracing.flush() or any(s.name == "orchestration:failing"
+                                                for s in exported.get_finished_spans()), 10, 0.05,
+                 "the run's span is exported")
+    finally:
+        client.close()
+    spans = {(s.name, s.kind.name): s for s in exported.get_finished_spans()
+             if s.attributes.get("durabletask.task.instance_id") == instance_id}
+    for key in (("activity:explode", "SERVER"), ("activity:explode", "CLIENT"), ("orchestration:failing", "SERVER")):
+        span = spans[key]
+        assert span.status.status_code == StatusCode.ERROR, key
+        assert [e.name for e in span.events] == ["exception"], key
+    assert spans[("activity:explode", "SERVER")].events[0].attributes["exception.type"] == "ValueError"
+    assert spans[("orchestration:failing", "SERVER")].attributes["durabletask.task.status"] == "Failed"
