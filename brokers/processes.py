@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from celery import Celery, signals
 
@@ -14,16 +14,20 @@ from brokers import queues
 
 
 def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurrency: int, name: str,
-               loglevel: str | None = None, task_events: bool = False, keep_logging: bool = False) -> None:
+               loglevel: str | None = None, task_events: bool = False, keep_logging: bool = False,
+               on_process_exit: Callable[[], None] | None = None) -> None:
     """Consume `worker_queues` until stopped (SIGTERM: warm shutdown, acks_late keeps work safe).
 
     `loglevel` defaults to the level of the `ledgerflow` logger (`ledgerflow --log-level`), so
     Celery's per-task "received"/"succeeded" lines (a sizeable share of a no-op task's
     cost) follow it. `keep_logging`: Celery leaves the process's logging as configured (JSON
-    lines) instead of installing its own handlers."""
+    lines) instead of installing its own handlers. `on_process_exit` runs in each pool process
+    as it exits (a prefork child ends without atexit hooks: its buffered spans go first)."""
     loglevel = loglevel or _ledgerflow_level()
     if keep_logging:
         keep_process_logging()
+    if on_process_exit is not None:
+        signals.worker_process_shutdown.connect(lambda **_: on_process_exit(), weak=False)
     app.set_current()
     app.set_default()
     worker = app.Worker(

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import click
-from celery import signals
 
 from brokers import app as broker_app
 from brokers import queues
@@ -127,12 +126,11 @@ def worker(module: str, pool_name: str | None, concurrency: int, worker_pool: st
     settings = runtime.settings
     celery = runtime.build_activity_worker(settings)
     _serve_metrics(metrics_port, metrics_host, multiprocess=worker_pool == "prefork")
-    if tracing.wanted():  # a prefork child may exit without atexit hooks: send its spans first
-        signals.worker_process_shutdown.connect(lambda **_: tracing.flush(), weak=False)
     concurrency = concurrency or settings.workflow.max_concurrent_activity_invocations or 2
     run_worker(celery, [queues.activity_queue(settings.app_id, pool_name)], pool=worker_pool,
                concurrency=concurrency, name=f"worker-{settings.app_id}-{pool_name or 'default'}",
-               task_events=settings.task_events, keep_logging=_json_logs())
+               task_events=settings.task_events, keep_logging=_json_logs(),
+               on_process_exit=tracing.flush if tracing.wanted() else None)
 
 
 @main.command(epilog=examples("ledgerflow beat", "ledgerflow beat --app-id orders --app-id billing --interval 0.5"))
