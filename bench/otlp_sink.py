@@ -4,6 +4,7 @@ sent, counting requests and bytes, so `python -m bench` can run with tracing on
 
 from __future__ import annotations
 
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,6 +29,7 @@ class _Sink(BaseHTTPRequestHandler):
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 4318
     server = ThreadingHTTPServer(("127.0.0.1", port), _Sink)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))  # stop by PID: print counts
     try:
         server.serve_forever()
     except KeyboardInterrupt:
