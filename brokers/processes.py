@@ -21,7 +21,7 @@ def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurre
     `loglevel` defaults to the level of the `ledgerflow` logger (`ledgerflow --log-level`), so
     Celery's per-task "received"/"succeeded" lines (a sizeable share of a no-op task's
     cost) follow it. `keep_logging`: Celery leaves the process's logging as configured (JSON
-    lines) instead of installing its own handlers. `on_process_exit` runs in each pool process
+    lines) instead of installing its own handlers, and prints no banner. `on_process_exit` runs in each pool process
     as it exits (a prefork child ends without atexit hooks: its buffered spans go first)."""
     loglevel = loglevel or _ledgerflow_level()
     if keep_logging:
@@ -40,6 +40,7 @@ def run_worker(app: Celery, worker_queues: Sequence[str], *, pool: str, concurre
         without_gossip=True,
         optimization="fair",
         task_events=task_events,  # Flower shows each task (one name per activity) from these events
+        quiet=keep_logging,  # no banner on stdout between JSON log lines
     )
     worker.start()
 

@@ -70,3 +70,4 @@ def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
         everything = logging.getLogger()
         everything.handlers[:] = [handler]
         everything.setLevel(level.upper())
+        logging.captureWarnings(True)  # warnings (Celery's about root, for one) as JSON lines too
