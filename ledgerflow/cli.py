@@ -21,7 +21,7 @@ from ledgerflow.loader import load_runtime
 from ledgerflow.logs import FORMATS, configure_logging
 from ledgerflow.management import WorkflowManager
 from persistence.errors import PersistenceError
-from telemetry import metrics, tracing
+from telemetry import metrics, otlp_metrics, tracing
 
 
 class _OneLineErrors(click.Group):
@@ -85,12 +85,16 @@ def metrics_options(command: Any) -> Any:
                         help="Serve Prometheus metrics on this port (GET /metrics).")(command)
 
 
-def _serve_metrics(port: int | None, host: str, *, multiprocess: bool = False) -> None:
-    if port is None:
-        return
-    if multiprocess:  # prefork: each child counts in files this process reads when scraped
+def _serve_metrics(port: int | None, host: str = "127.0.0.1", *, multiprocess: bool = False) -> None:
+    """Serve `GET /metrics` on `port` (None: not), and push the metrics over OTLP when the
+    OTEL_* variables ask for it. `multiprocess`: a prefork worker, whose children each count."""
+    push = otlp_metrics.wanted()
+    if multiprocess and (port is not None or push):  # the children count in files this process reads
         metrics.use_multiprocess()
-    metrics.serve(port, host)
+    if port is not None:
+        metrics.serve(port, host)
+    if push:
+        otlp_metrics.start()
 
 
 @main.command(epilog=examples("ledgerflow orchestrator examples.order_app",
@@ -160,6 +164,7 @@ def dev(module: str, host: str, port: int) -> None:
     settings = runtime.settings
     manager = WorkflowManager(settings)
     server = build_server(manager, host, port)
+    _serve_metrics(None)  # GET /metrics is the API's; OTLP when asked
     runtime.start()
     api_thread = threading.Thread(target=server.run, name="ledgerflow-api", daemon=True)
     api_thread.start()
@@ -205,6 +210,7 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
     settings = Settings.from_env()
     settings.require_database()
     manager = WorkflowManager(settings)
+    _serve_metrics(None)  # GET /metrics is the API's; OTLP when asked
     api_settings = ApiSettings.from_env(max_body_bytes=max_body_bytes, header_timeout=header_timeout,
                                         keep_alive_timeout=keep_alive_timeout)
     try:

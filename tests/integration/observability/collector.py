@@ -1,5 +1,6 @@
-"""A tiny OTLP/HTTP trace receiver: what the exporters of the processes under test send to
-`POST /v1/traces` (protobuf), decoded with opentelemetry-proto and kept as plain records."""
+"""A tiny OTLP/HTTP receiver: what the exporters of the processes under test send to
+`POST /v1/traces` and `POST /v1/metrics` (protobuf), decoded with opentelemetry-proto and
+kept as plain records."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -37,6 +39,8 @@ def _value(v: Any) -> Any:
 class Collector:
     server: ThreadingHTTPServer
     spans: list[Span] = field(default_factory=list)
+    #: (metric name, data point attributes, value), in the order received
+    points: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -60,6 +64,26 @@ class Collector:
         with self.lock:
             self.spans.extend(found)
 
+    def receive_metrics(self, body: bytes) -> None:
+        request = ExportMetricsServiceRequest.FromString(body)
+        found = []
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for m in scope_metrics.metrics:
+                    data = getattr(m, m.WhichOneof("data"))
+                    for p in data.data_points:
+                        value = p.as_double if p.WhichOneof("value") == "as_double" else p.as_int
+                        found.append((m.name, {a.key: _value(a.value) for a in p.attributes}, value))
+        with self.lock:
+            self.points.extend(found)
+
+    def last_value(self, name: str, **attributes: str) -> float | None:
+        """The latest value received for metric `name` with these attributes."""
+        with self.lock:
+            values = [v for n, attrs, v in self.points if n == name
+                      and all(attrs.get(k) == want for k, want in attributes.items())]
+        return values[-1] if values else None
+
     def in_trace(self, trace_id: str) -> list[Span]:
         with self.lock:
             return [s for s in self.spans if s.trace_id == trace_id]
@@ -78,6 +102,8 @@ def start_collector() -> Collector:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if self.path.rstrip("/") == "/v1/traces":
                 holder[0].receive(body)
+            elif self.path.rstrip("/") == "/v1/metrics":
+                holder[0].receive_metrics(body)
             reply = ExportTraceServiceResponse().SerializeToString()
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
