@@ -11,8 +11,10 @@ and activity paths as they are.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -108,7 +110,11 @@ def use_multiprocess(directory: str | None = None) -> str:
     multi-process mode). Call before the first metric is used and before forking."""
     from prometheus_client import values
 
-    directory = directory or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="ledgerflow-metrics-")
+    directory = directory or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory is None:  # ours: removed when this process exits (its forked children never run atexit)
+        directory = tempfile.mkdtemp(prefix="ledgerflow-metrics-")
+        owner = os.getpid()
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     values.ValueClass = values.MultiProcessValue()
     return directory
