@@ -317,7 +317,7 @@ class OrchestratorService:
                 return self._stall(tx, inst, mode), [], None
             replay, hit = self._replay_for(tx, inst, verify=inst.signed)
         except Tampered as tampered:
-            return (*self._tampered(tx, inst, messages, tampered, now), None)
+            return (*self._tampered(tx, inst, messages, tampered, now, reports), None)
         signed = inst.signed or mode is True
         if isinstance(replay, Stall):
             return self._stall(tx, inst, replay), [], None
@@ -332,7 +332,7 @@ class OrchestratorService:
             refusal = self.guard.admit_start(inst, started) if started is not None else None
             if refusal is not None:
                 assert started is not None
-                return (*self._refuse_start(tx, inst, messages, started, refusal, now, signed), None)
+                return (*self._refuse_start(tx, inst, messages, started, refusal, now, signed, reports), None)
         base = replay.events_applied
         activities = spans.open_activities(replay, events) if spans.traced(inst) else None
         result = replay.step([ev.OrchestratorStarted(inbox.naive_utc(now)), *events])
@@ -340,12 +340,13 @@ class OrchestratorService:
             assert result.stall is not None
             return self._stall(tx, inst, result.stall), [], None
         if self.max_history_events and base + len(result.new_events) >= self.max_history_events:
-            return (*self._history_full(tx, inst, messages, base, len(result.new_events), now, signed), None)
+            return (*self._history_full(tx, inst, messages, base, len(result.new_events), now, signed,
+                                            reports), None)
         if hit and inst.signed and result.completion is not None:
             try:  # a run never ends over a tampered history (once per run: still O(n) overall)
                 self.guard.verify_full(tx, inst)
             except Tampered as tampered:
-                return (*self._tampered(tx, inst, messages, tampered, now), None)
+                return (*self._tampered(tx, inst, messages, tampered, now, reports), None)
         stored = _stored(result.new_events, base)
         tx.append_history(stored)
         sign_fields: dict[str, Any] = {}
@@ -412,7 +413,7 @@ class OrchestratorService:
         return StepOutcome(inst.instance_id, STALLED)
 
     def _tampered(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], tampered: Tampered,
-                  now: datetime) -> tuple[StepOutcome, list[NewOutbox]]:
+                  now: datetime, reports: list[spans.StepReport]) -> tuple[StepOutcome, list[NewOutbox]]:
         """The history failed verification: one unsigned terminal event, FAILED with
         DAPR_WORKFLOW_HISTORY_TAMPERED; nothing dispatched, timers and open activity calls
         cancelled, the stored rows left exactly as found (evidence)."""
@@ -426,10 +427,12 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None)
         log.error("history tampered: %s", failure.message, extra=_ids(inst))
+        reports.append(spans.failed_run(inst, failure, self.clock()))
         return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _history_full(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], base: int,
-                      adding: int, now: datetime, signed: bool) -> tuple[StepOutcome, list[NewOutbox]]:
+                      adding: int, now: datetime, signed: bool,
+                      reports: list[spans.StepReport]) -> tuple[StepOutcome, list[NewOutbox]]:
         """The step would take the history past the limit: the step is dropped and the run
         ends FAILED (HistoryLimitExceeded) with one terminal event, so the history stays
         within the limit and no replay ever has to load more; timers and open activity
@@ -448,11 +451,12 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None, **sign_fields)
         log.error("history limit: %s", failure.message, extra=_ids(inst))
+        reports.append(spans.failed_run(inst, failure, self.clock()))
         return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _refuse_start(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord],
                       started: ev.ExecutionStarted, failure: ev.FailureDetails, now: datetime,
-                      signed: bool) -> tuple[StepOutcome, list[NewOutbox]]:
+                      signed: bool, reports: list[spans.StepReport]) -> tuple[StepOutcome, list[NewOutbox]]:
         """A child workflow its caller may not start (or whose propagated history does not
         verify): FAILED at once, before any of its code runs, and its parent told."""
         naive = inbox.naive_utc(now)
@@ -461,6 +465,7 @@ class OrchestratorService:
         sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
         tx.delete_inbox([m.id for m in messages])
         tx.update_instance(status="FAILED", failure=failure_json(failure), **sign_fields)
+        reports.append(spans.failed_run(inst, failure, self.clock()))
         return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _report_failure(self, tx: StepTx, inst: InstanceRecord, failure: ev.FailureDetails,

@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind
 
 from orchestrator import inbox
 from orchestrator.engine import events as ev
+from orchestrator.engine import actions as act
 from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, ExecutionResult, Replay
 from persistence.records import InstanceRecord
 from telemetry import metrics, tracing
@@ -47,6 +48,13 @@ def send(reports: Sequence[StepReport]) -> None:
             report.send()
         except Exception:
             log.exception("could not report a step to traces/metrics", extra={"instance_id": report.inst.instance_id})
+
+
+def failed_run(inst: InstanceRecord, failure: ev.FailureDetails, at: datetime) -> StepReport:
+    """The report of a run the service ended FAILED itself (tampered history, history limit,
+    a child refused): counted as finished, and its run span closed with the failure."""
+    result = ExecutionResult([], [], FAILED, completion=act.CompleteOrchestration(FAILED, failure=failure))
+    return StepReport(inst, [], result, {} if traced(inst) else None, at)
 
 
 @dataclass

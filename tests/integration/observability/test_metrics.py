@@ -99,3 +99,19 @@ def test_metrics_need_the_api_token_when_one_is_set(embedded: tuple[Any, Workflo
         answer = guarded.get("/metrics", headers={"dapr-api-token": "s3cret"})
         assert answer.status_code == 200 and "ledgerflow_workflows_started_total" in answer.text
         assert guarded.get("/v1.0/healthz").status_code == 204
+
+
+def test_a_run_the_service_ends_itself_counts_as_finished(embedded: tuple[Any, WorkflowManager]) -> None:
+    client, _ = embedded
+    assert app.wfr.service is not None
+    app.wfr.service.max_history_events = 4  # the first activity result takes the history past it
+    before = client.get("/metrics").text
+    instance_id = f"full-{uuid.uuid4().hex[:6]}"
+    assert client.post(f"{BASE}/failing/start", params={"instanceID": instance_id}, json="x").status_code == 202
+    assert wait_for(lambda: _ended(client, instance_id), 30, 0.05, "the run ends") == "FAILED"
+    assert client.get(f"{BASE}/{instance_id}").json()["properties"]["dapr.workflow.failure.error_type"] == \
+        "HistoryLimitExceeded"
+    after = client.get("/metrics").text
+    labels = {"workflow": "failing", "status": "FAILED"}
+    assert _metric(after, "ledgerflow_workflows_finished_total", **labels) - \
+        _metric(before, "ledgerflow_workflows_finished_total", **labels) == 1
