@@ -59,7 +59,8 @@ def _logging_kept(**_: object) -> None:
     """Logging is the process's own (see `keep_process_logging`)."""
 
 
-def run_beat(app: Celery, app_ids: Sequence[str], *, interval: float = 1.0, loglevel: str = "INFO") -> None:
+def run_beat(app: Celery, app_ids: Sequence[str], *, interval: float = 1.0, loglevel: str = "INFO",
+             keep_logging: bool = False) -> None:
     """Send `ledgerflow.tick` to each app's workflow queue every `interval` seconds.
 
     Beat only ticks: the tick claims due timer rows in the database, so two beats do no
@@ -74,4 +75,6 @@ def run_beat(app: Celery, app_ids: Sequence[str], *, interval: float = 1.0, logl
         for app_id in app_ids
     }
     schedule_file = os.path.join(tempfile.mkdtemp(prefix="ledgerflow-beat-"), "schedule")
-    app.Beat(loglevel=loglevel, schedule=schedule_file, max_interval=interval).run()
+    if keep_logging:  # as run_worker's
+        keep_process_logging()
+    app.Beat(loglevel=loglevel, schedule=schedule_file, max_interval=interval, quiet=keep_logging).run()

@@ -12,7 +12,7 @@ import click
 
 from brokers import app as broker_app
 from brokers import queues
-from brokers.processes import keep_process_logging, run_beat, run_worker
+from brokers.processes import run_beat, run_worker
 from ledgerflow import errors, workflow_cli
 from ledgerflow.cli_help import examples
 from ledgerflow.config import Settings
@@ -146,9 +146,7 @@ def beat(app_ids: tuple[str, ...], interval: float, metrics_port: int | None, me
     settings = Settings.from_env()
     celery = broker_app.create_app(settings.broker_url, settings.app_id)
     _serve_metrics(metrics_port, metrics_host)
-    if _json_logs():
-        keep_process_logging()
-    run_beat(celery, list(app_ids) or [settings.app_id], interval=interval)
+    run_beat(celery, list(app_ids) or [settings.app_id], interval=interval, keep_logging=_json_logs())
 
 
 @main.command(epilog=examples("ledgerflow dev examples.order_app", "ledgerflow dev app.py --port 3600"))
