@@ -16,7 +16,7 @@ WORKDIR /app
 # dependencies), from the build context that .dockerignore leaves: no list of packages
 # here to forget one in. psycopg[binary] ships its own libpq, so no system packages.
 COPY . /tmp/ledgerflow-src
-RUN pip install /tmp/ledgerflow-src && rm -rf /tmp/ledgerflow-src
+RUN pip install "/tmp/ledgerflow-src[otel,flower]" && rm -rf /tmp/ledgerflow-src
 
 COPY examples ./examples
 

@@ -33,7 +33,9 @@ def publish_deliver(app: Celery, app_id: str, instance_id: str, message: dict[st
 
 def publish_activity(app: Celery, app_id: str, pool: str | None, request: dict[str, Any], *,
                      producer: Any = None) -> None:
-    """Dispatch one activity call to the pool that runs it."""
+    """Dispatch one activity call to the pool that runs it; its trace context (if any) also
+    travels as the `traceparent` message header, where OpenTelemetry tools look for it."""
+    traceparent = request.get("traceparent")
     app.send_task(
         queues.activity_task_name(request["name"]),
         args=[request],
@@ -42,6 +44,7 @@ def publish_activity(app: Celery, app_id: str, pool: str | None, request: dict[s
         producer=producer,
         argsrepr=f"({request['instance_id']!r}, task {request['task_id']})",
         kwargsrepr="{}",
+        headers={"traceparent": traceparent} if traceparent else None,
     )
 
 

@@ -18,9 +18,10 @@ from ledgerflow.cli_help import examples
 from ledgerflow.config import Settings
 from ledgerflow.errors import SetupError
 from ledgerflow.loader import load_runtime
-from ledgerflow.logs import configure_logging
+from ledgerflow.logs import FORMATS, configure_logging
 from ledgerflow.management import WorkflowManager
 from persistence.errors import PersistenceError
+from telemetry import metrics, otlp_metrics, tracing
 
 
 class _OneLineErrors(click.Group):
@@ -56,13 +57,44 @@ def error_line(exc: BaseException) -> str:
 @click.version_option(package_name="ledgerflow", prog_name="ledgerflow", message="%(prog)s %(version)s")
 @click.option("--log-level", default="INFO", show_default=True, envvar="LEDGERFLOW_LOG_LEVEL",
               help="Python log level ($LEDGERFLOW_LOG_LEVEL); DEBUG also shows tracebacks.")
+@click.option("--log-format", default="text", show_default=True, envvar="LEDGERFLOW_LOG_FORMAT",
+              type=click.Choice(FORMATS, case_sensitive=False),
+              help="`json`: one JSON object per line ($LEDGERFLOW_LOG_FORMAT).")
 @click.option("--debug", is_flag=True, help="Log at DEBUG and show the traceback of an error.")
 @click.pass_context
-def main(ctx: click.Context, log_level: str, debug: bool) -> None:
+def main(ctx: click.Context, log_level: str, log_format: str, debug: bool) -> None:
     """Ledgerflow: durable workflows on Celery (Dapr Workflow compatible)."""
     level = "DEBUG" if debug else log_level
     ctx.meta[_DEBUG] = level.upper() == "DEBUG"
-    configure_logging(level)
+    ctx.meta[_JSON_LOGS] = log_format.lower() == "json"
+    configure_logging(level, log_format.lower())
+
+
+_JSON_LOGS = "ledgerflow.json_logs"
+
+
+def _json_logs() -> bool:
+    return bool(click.get_current_context().find_root().meta.get(_JSON_LOGS))
+
+
+def metrics_options(command: Any) -> Any:
+    """`--metrics-port` and `--metrics-host`: Prometheus `GET /metrics` of this process."""
+    command = click.option("--metrics-host", default="127.0.0.1", show_default=True,
+                           help="Address of the metrics endpoint (0.0.0.0 to let Prometheus in from outside).")(command)
+    return click.option("--metrics-port", type=int, default=None,
+                        help="Serve Prometheus metrics on this port (GET /metrics).")(command)
+
+
+def _serve_metrics(port: int | None, host: str = "127.0.0.1", *, multiprocess: bool = False) -> None:
+    """Serve `GET /metrics` on `port` (None: not), and push the metrics over OTLP when the
+    OTEL_* variables ask for it. `multiprocess`: a prefork worker, whose children each count."""
+    push = otlp_metrics.wanted()
+    if multiprocess and (port is not None or push):  # the children count in files this process reads
+        metrics.use_multiprocess()
+    if port is not None:
+        metrics.serve(port, host)
+    if push:
+        otlp_metrics.start()
 
 
 @main.command(epilog=examples("ledgerflow orchestrator examples.order_app",
@@ -70,15 +102,17 @@ def main(ctx: click.Context, log_level: str, debug: bool) -> None:
 @click.argument("module")
 @click.option("--concurrency", type=int, default=None,
               help="Steps run at once (threads); default maxConcurrentWorkflowInvocations, else 4.")
-def orchestrator(module: str, concurrency: int) -> None:
+@metrics_options
+def orchestrator(module: str, concurrency: int, metrics_port: int | None, metrics_host: str) -> None:
     """Run the orchestrator for MODULE's runtime: consumes ledgerflow.<app>.workflows."""
     runtime = load_runtime(module)
     settings = runtime.settings
     celery, service = runtime.build(settings)
+    _serve_metrics(metrics_port, metrics_host)
     runtime.redrive(service)
     concurrency = concurrency or settings.workflow.max_concurrent_workflow_invocations or 4
     run_worker(celery, [queues.workflow_queue(settings.app_id)], pool="threads", concurrency=concurrency,
-               name=f"orchestrator-{settings.app_id}", task_events=settings.task_events)
+               name=f"orchestrator-{settings.app_id}", task_events=settings.task_events, keep_logging=_json_logs())
 
 
 @main.command(epilog=examples("ledgerflow worker examples.order_app --concurrency 2",
@@ -88,25 +122,31 @@ def orchestrator(module: str, concurrency: int) -> None:
 @click.option("--concurrency", type=int, default=None,
               help="Activity processes (prefork); default maxConcurrentActivityInvocations, else 2.")
 @click.option("--worker-pool", default="prefork", show_default=True, type=click.Choice(["prefork", "threads", "solo"]))
-def worker(module: str, pool_name: str | None, concurrency: int, worker_pool: str) -> None:
+@metrics_options
+def worker(module: str, pool_name: str | None, concurrency: int, worker_pool: str, metrics_port: int | None,
+           metrics_host: str) -> None:
     """Run activity workers for MODULE's runtime. They need no database."""
     runtime = load_runtime(module)
     settings = runtime.settings
     celery = runtime.build_activity_worker(settings)
+    _serve_metrics(metrics_port, metrics_host, multiprocess=worker_pool == "prefork")
     concurrency = concurrency or settings.workflow.max_concurrent_activity_invocations or 2
     run_worker(celery, [queues.activity_queue(settings.app_id, pool_name)], pool=worker_pool,
                concurrency=concurrency, name=f"worker-{settings.app_id}-{pool_name or 'default'}",
-               task_events=settings.task_events)
+               task_events=settings.task_events, keep_logging=_json_logs(),
+               on_process_exit=tracing.flush if tracing.wanted() else None)
 
 
 @main.command(epilog=examples("ledgerflow beat", "ledgerflow beat --app-id orders --app-id billing --interval 0.5"))
 @click.option("--app-id", "app_ids", multiple=True, help="Apps to tick (default: LEDGERFLOW_APP_ID).")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between ticks.")
-def beat(app_ids: tuple[str, ...], interval: float) -> None:
+@metrics_options
+def beat(app_ids: tuple[str, ...], interval: float, metrics_port: int | None, metrics_host: str) -> None:
     """Tick durable timers and reconcile, by Celery beat."""
     settings = Settings.from_env()
     celery = broker_app.create_app(settings.broker_url, settings.app_id)
-    run_beat(celery, list(app_ids) or [settings.app_id], interval=interval)
+    _serve_metrics(metrics_port, metrics_host)
+    run_beat(celery, list(app_ids) or [settings.app_id], interval=interval, keep_logging=_json_logs())
 
 
 @main.command(epilog=examples("ledgerflow dev examples.order_app", "ledgerflow dev app.py --port 3600"))
@@ -124,6 +164,7 @@ def dev(module: str, host: str, port: int, grpc_port: int) -> None:
     settings = runtime.settings
     manager = WorkflowManager(settings)
     server = build_server(manager, host, port)
+    _serve_metrics(None)  # GET /metrics is the API's; OTLP when asked
     runtime.start()
     try:
         grpc_server = _start_grpc(manager, host, grpc_port)
@@ -182,6 +223,7 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
     settings = Settings.from_env()
     settings.require_database()
     manager = WorkflowManager(settings)
+    _serve_metrics(None)  # GET /metrics is the API's; OTLP when asked
     api_settings = ApiSettings.from_env(max_body_bytes=max_body_bytes, header_timeout=header_timeout,
                                         keep_alive_timeout=keep_alive_timeout)
     grpc_server = None
@@ -206,6 +248,24 @@ def _start_grpc(manager: WorkflowManager, host: str, port: int, settings: Any = 
 def _stop_grpc(server: Any) -> None:
     if server is not None:
         server.stop(grace=5).wait(10)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+              epilog=examples("ledgerflow flower", "ledgerflow flower --port 5566 --address 0.0.0.0 --basic-auth=u:p"))
+@click.option("--port", default=5555, show_default=True, type=int, help="Port of Flower's web UI and API.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address Flower listens on.")
+@click.argument("flower_args", nargs=-1, type=click.UNPROCESSED)
+def flower(port: int, address: str, flower_args: tuple[str, ...]) -> None:
+    """Celery's monitor, Flower, on the configured broker: every activity shows as its own
+    task, ledgerflow.activity.<name>. Needs `pip install 'ledgerflow[flower]'`; further
+    options go to Flower (e.g. --basic-auth; FLOWER_UNAUTHENTICATED_API=true opens its API)."""
+    try:
+        import flower as _flower  # noqa: F401  (only to tell a missing extra apart)
+    except ImportError:
+        raise SetupError("Flower is not installed: pip install 'ledgerflow[flower]'") from None
+    settings = Settings.from_env()
+    celery = broker_app.create_app(settings.broker_url, settings.app_id)
+    celery.start(argv=["flower", f"--port={port}", f"--address={address}", *flower_args])
 
 
 main.add_command(workflow_cli.workflow, name="workflow")

@@ -41,6 +41,7 @@ from persistence.records import (
     utcnow,
 )
 from persistence.store import Store
+from telemetry import tracing
 
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
 
@@ -128,7 +129,10 @@ class WorkflowManager:
         start_at: datetime | None = None,
         app_id: str | None = None,
         serialized_input: str | None = None,
+        traceparent: str | None = None,
     ) -> str:
+        """Start a workflow. Its trace (when tracing is on) continues `traceparent` (an HTTP
+        request's W3C header), else the caller's current span, else starts anew."""
         name = registered_name(workflow)
         if not name:
             raise errors.WorkflowNameMissingError("A workflow name is required.")
@@ -142,11 +146,13 @@ class WorkflowManager:
         visible_at = inbox.aware_utc(start_at) if start_at is not None else None
         started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), name, encoded,
                                       scheduled_start=inbox.naive_utc(start_at) if start_at else None)
-        new = NewInstance(instance_id=instance_id, app_id=app, name=name, input=encoded, start_at=visible_at)
-        try:
-            self.store.create_instance(new, inbox.message("start", started, visible_at), [])
-        except store_errors.InstanceAlreadyExists as exc:
-            raise errors.InstanceActiveError(str(exc)) from exc
+        with tracing.creating(name, instance_id, app, traceparent) as trace_context:
+            new = NewInstance(instance_id=instance_id, app_id=app, name=name, input=encoded, start_at=visible_at,
+                              trace_context=trace_context)
+            try:
+                self.store.create_instance(new, inbox.message("start", started, visible_at), [])
+            except store_errors.InstanceAlreadyExists as exc:
+                raise errors.InstanceActiveError(str(exc)) from exc
         if visible_at is None or visible_at <= utcnow():
             self._wake(app, instance_id)
         return instance_id

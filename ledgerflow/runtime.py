@@ -29,6 +29,7 @@ from orchestrator.engine.registry import Registry
 from orchestrator.service import OrchestratorService
 from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
 from persistence.records import utcnow
+from telemetry import metrics
 from persistence.store import Store
 from workers.limits import ActivityGate, DeliveryCap
 from workers.tasks import register_activity_tasks
@@ -96,6 +97,7 @@ class WorkflowRuntime(Registrar):
             workflow_limits=config.workflow_limits, retention=config.retention, clock=clock,
             batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL,
         )
+        metrics.watch_backlog(store.backlog)
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
         register_activity_tasks(celery, registry, self.activity_gate(settings, in_process=True),

@@ -29,6 +29,7 @@ from persistence.records import (
     NewTimer,
 )
 from persistence.step import StepTx
+from telemetry import tracing
 
 
 def activity_key(generation: int, task_id: int) -> str:
@@ -62,6 +63,14 @@ class Effects:
     def naive_now(self) -> datetime:
         return inbox.naive_utc(self.now)
 
+    @property
+    def run_trace(self) -> tracing.Parent | None:
+        """The `orchestration:{name}` span of this run, when the instance has a trace."""
+        inst = self.instance
+        if inst.trace_context is None:
+            return None
+        return tracing.run_parent(inst.trace_context, inst.instance_id, inbox.run_token(inst), inst.generation)
+
     def apply(self, action: act.Action) -> None:
         handler = {
             act.ScheduleTask: self._schedule_task,
@@ -90,6 +99,9 @@ class Effects:
             "execution_id": f"{inst.instance_id}:{run}:{inst.generation}:{a.first_task_id}",
             "attempt": a.attempt,
         }
+        run = self.run_trace
+        if run is not None:  # the worker's span is a child of this call's client span
+            request[tracing.TRACEPARENT] = tracing.activity_parent(run, a.task_id).text
         if self.hooks is not None:
             request = self.hooks.activity_request(a, request)
         self.outbox.append(NewOutbox(app_id=target_app, kind=OUTBOX_ACTIVITY, payload=json.dumps(request),
@@ -111,8 +123,10 @@ class Effects:
         started = ev.ExecutionStarted(self.naive_now, a.name, a.input, parent)
         if self.hooks is not None:
             started = self.hooks.child_started(a.instance_id, a, started)
+        run = self.run_trace
         new = NewInstance(instance_id=a.instance_id, app_id=child_app, name=a.name, input=a.input,
-                          parent_instance_id=inst.instance_id, parent_app_id=inst.app_id, parent_task_id=a.task_id)
+                          parent_instance_id=inst.instance_id, parent_app_id=inst.app_id, parent_task_id=a.task_id,
+                          trace_context=run.text if run is not None else None)
         try:
             self.tx.create_instance(new, inbox.message("start", started))
         except store_errors.InstanceAlreadyExists as exc:

@@ -12,12 +12,13 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator import faults, inbox
+from orchestrator import faults, inbox, spans
 from orchestrator.cache import CacheKey, ReplayCache
 from orchestrator.effects import Effects, activity_key, completion_fields, failure_json, orchestrate_row
 from orchestrator.engine import codec
@@ -41,6 +42,7 @@ from persistence.records import (
 )
 from persistence.step import StepTx
 from persistence.store import BatchTx, Store
+from telemetry import metrics
 
 log = logging.getLogger("ledgerflow.orchestrator")
 
@@ -204,6 +206,8 @@ class OrchestratorService:
     def _batch(self, ids: list[str], results: Sequence[tuple[str, dict[str, Any]]], skip_locked: bool) -> BatchOutcome:
         outcome = BatchOutcome()
         rows: list[NewOutbox] = []
+        reports: list[spans.StepReport] = []
+        step_seconds = metrics.metrics().step_duration
         try:
             with self.store.step_batch(ids, self.clock, skip_locked=skip_locked) as batch:
                 now = batch.now
@@ -214,7 +218,9 @@ class OrchestratorService:
                     batch.preload_histories(cold)
                 for instance_id in ready:
                     tx = batch.step(instance_id)
-                    step, outbox, keep = self._step(tx, now)
+                    began = time.perf_counter()
+                    step, outbox, keep = self._step(tx, now, reports)
+                    step_seconds.observe(time.perf_counter() - began)
                     if keep is not None and tx.instance is not None:
                         # Before commit, so the next batch finds it (a failed batch discards it).
                         self.cache.put(instance_id, _cache_key(tx.instance), keep)
@@ -232,6 +238,8 @@ class OrchestratorService:
             raise
         if outcome.stepped:
             faults.after_commit()
+        metrics.redelivered("stale_result", len(outcome.dropped))
+        spans.send(reports)
         self.publish(list(zip(outbox_ids, rows, strict=True)))
         if self.on_commit is not None and outcome.stepped:
             self.on_commit(list(outcome.stepped))
@@ -282,7 +290,10 @@ class OrchestratorService:
         status = outcome.stepped.get(instance_id)
         return None if status is None else StepOutcome(instance_id, status)
 
-    def _step(self, tx: StepTx, now: datetime) -> tuple[StepOutcome | None, list[NewOutbox], Replay | None]:
+    def _step(self, tx: StepTx, now: datetime,
+              reports: list[spans.StepReport]) -> tuple[StepOutcome | None, list[NewOutbox], Replay | None]:
+        """One instance's step; what it reports to traces and metrics goes to `reports`,
+        sent after commit."""
         inst = tx.instance
         if inst is None:
             return None, [], None
@@ -306,11 +317,12 @@ class OrchestratorService:
                 return self._stall(tx, inst, mode), [], None
             replay, hit = self._replay_for(tx, inst, verify=inst.signed)
         except Tampered as tampered:
-            return (*self._tampered(tx, inst, messages, tampered, now), None)
+            return (*self._tampered(tx, inst, messages, tampered, now, reports), None)
         signed = inst.signed or mode is True
         if isinstance(replay, Stall):
             return self._stall(tx, inst, replay), [], None
         events = self.guard.admit(inst, replay, pairs)
+        metrics.redelivered("duplicate_result", len(pairs) - len(events))
         if not events:  # only rejected messages: drop them, keep the live generator
             tx.delete_inbox([m.id for m in messages])
             self.cache.put(inst.instance_id, _cache_key(inst), replay)
@@ -320,19 +332,21 @@ class OrchestratorService:
             refusal = self.guard.admit_start(inst, started) if started is not None else None
             if refusal is not None:
                 assert started is not None
-                return (*self._refuse_start(tx, inst, messages, started, refusal, now, signed), None)
+                return (*self._refuse_start(tx, inst, messages, started, refusal, now, signed, reports), None)
         base = replay.events_applied
+        activities = spans.open_activities(replay, events) if spans.traced(inst) else None
         result = replay.step([ev.OrchestratorStarted(inbox.naive_utc(now)), *events])
         if result.status == STALLED:
             assert result.stall is not None
             return self._stall(tx, inst, result.stall), [], None
         if self.max_history_events and base + len(result.new_events) >= self.max_history_events:
-            return (*self._history_full(tx, inst, messages, base, len(result.new_events), now, signed), None)
+            return (*self._history_full(tx, inst, messages, base, len(result.new_events), now, signed,
+                                            reports), None)
         if hit and inst.signed and result.completion is not None:
             try:  # a run never ends over a tampered history (once per run: still O(n) overall)
                 self.guard.verify_full(tx, inst)
             except Tampered as tampered:
-                return (*self._tampered(tx, inst, messages, tampered, now), None)
+                return (*self._tampered(tx, inst, messages, tampered, now, reports), None)
         stored = _stored(result.new_events, base)
         tx.append_history(stored)
         sign_fields: dict[str, Any] = {}
@@ -348,6 +362,7 @@ class OrchestratorService:
             effects.apply(action)
         tx.update_instance(**self._status_fields(inst, result), **sign_fields)
         keep = replay if result.completion is None else None
+        reports.append(spans.StepReport(inst, events, result, activities, self.clock()))
         log.info(
             "step: %d event(s) in, %d action(s) out, status %s%s", len(events), len(result.actions), result.status,
             " (cached)" if hit else "", extra=_ids(inst),
@@ -398,7 +413,7 @@ class OrchestratorService:
         return StepOutcome(inst.instance_id, STALLED)
 
     def _tampered(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], tampered: Tampered,
-                  now: datetime) -> tuple[StepOutcome, list[NewOutbox]]:
+                  now: datetime, reports: list[spans.StepReport]) -> tuple[StepOutcome, list[NewOutbox]]:
         """The history failed verification: one unsigned terminal event, FAILED with
         DAPR_WORKFLOW_HISTORY_TAMPERED; nothing dispatched, timers and open activity calls
         cancelled, the stored rows left exactly as found (evidence)."""
@@ -412,10 +427,12 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None)
         log.error("history tampered: %s", failure.message, extra=_ids(inst))
+        reports.append(spans.failed_run(inst, failure, self.clock()))
         return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _history_full(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], base: int,
-                      adding: int, now: datetime, signed: bool) -> tuple[StepOutcome, list[NewOutbox]]:
+                      adding: int, now: datetime, signed: bool,
+                      reports: list[spans.StepReport]) -> tuple[StepOutcome, list[NewOutbox]]:
         """The step would take the history past the limit: the step is dropped and the run
         ends FAILED (HistoryLimitExceeded) with one terminal event, so the history stays
         within the limit and no replay ever has to load more; timers and open activity
@@ -434,11 +451,12 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None, **sign_fields)
         log.error("history limit: %s", failure.message, extra=_ids(inst))
+        reports.append(spans.failed_run(inst, failure, self.clock()))
         return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _refuse_start(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord],
                       started: ev.ExecutionStarted, failure: ev.FailureDetails, now: datetime,
-                      signed: bool) -> tuple[StepOutcome, list[NewOutbox]]:
+                      signed: bool, reports: list[spans.StepReport]) -> tuple[StepOutcome, list[NewOutbox]]:
         """A child workflow its caller may not start (or whose propagated history does not
         verify): FAILED at once, before any of its code runs, and its parent told."""
         naive = inbox.naive_utc(now)
@@ -447,6 +465,7 @@ class OrchestratorService:
         sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
         tx.delete_inbox([m.id for m in messages])
         tx.update_instance(status="FAILED", failure=failure_json(failure), **sign_fields)
+        reports.append(spans.failed_run(inst, failure, self.clock()))
         return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
 
     def _report_failure(self, tx: StepTx, inst: InstanceRecord, failure: ev.FailureDetails,
@@ -540,4 +559,7 @@ def _cache_key(inst: InstanceRecord) -> CacheKey:
 
 
 def _ids(inst: InstanceRecord) -> dict[str, Any]:
-    return {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}
+    ids = {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}
+    if inst.trace_context is not None:  # JSON log lines name the instance's trace
+        ids["trace_id"] = inst.trace_context[3:35]
+    return ids

@@ -20,6 +20,7 @@ from orchestrator.engine import events as ev
 from orchestrator.service import OrchestratorService
 from persistence import errors as store_errors
 from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, utcnow
+from telemetry import metrics
 
 log = logging.getLogger("ledgerflow.ticker")
 
@@ -63,11 +64,16 @@ def tick(
         service.publisher.wake([(app, instance_id) for instance_id in new])
         if len(batch) < FIRE_BATCH:
             break
+    lateness = metrics.metrics().timer_lateness
+    for timer in fired:
+        lateness.observe(max(0.0, (now - inbox.aware_utc(timer.fire_at)).total_seconds()))
     stale = service.store.pending_instances(now - pending_grace, app_id=app)
     service.publisher.wake([(owner, iid) for iid, owner in stale if iid not in woken])
     recovered = recovery.recover(service, watch, now) if watch is not None else 0
     resent = _resend_outbox(service, now, watch)
     purged = purge_expired(service, now)
+    metrics.redelivered("recovered", recovered)
+    metrics.redelivered("resent", resent)
     if fired or stale or resent or purged or recovered:
         log.info("tick: %d timer(s) fired, %d stale inbox(es) woken, %d outbox row(s) re-sent, %d recovery "
                  "action(s), %d purged", len(fired), len(stale), resent, recovered, purged)

@@ -287,7 +287,7 @@ def create_instance(
             "parent_app_id": new.parent_app_id, "parent_task_id": new.parent_task_id,
             "created_at": created_at, "updated_at": created_at, "start_at": new.start_at,
             "completed_at": None, "step_count": step_count, "signed": False,
-            "signature_head": None, "signed_events": 0,
+            "signature_head": None, "signed_events": 0, "trace_context": new.trace_context,
         }
         if attempt == 0 and conn.dialect.name == "postgresql":
             # The common case, a new ID, in one round trip: the row and its start message.

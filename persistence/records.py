@@ -68,6 +68,7 @@ class InstanceRecord:
     signed: bool
     signature_head: bytes | None = None
     signed_events: int = 0
+    trace_context: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -91,6 +92,7 @@ class NewInstance:
     parent_task_id: int | None = None
     start_at: datetime | None = None
     created_at: datetime | None = None  # None: now
+    trace_context: str | None = None  # the creating span's W3C traceparent
 
 
 @dataclass(frozen=True, slots=True)

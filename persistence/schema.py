@@ -87,6 +87,9 @@ instances = sa.Table(
     # so that a tail cut (last events and signatures deleted together) is detected.
     sa.Column("signature_head", sa.LargeBinary, nullable=True),
     sa.Column("signed_events", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # The W3C traceparent of the span that created the instance: every later step, timer
+    # and activity of it continues that trace (telemetry.tracing). NULL: tracing was off.
+    sa.Column("trace_context", sa.String(64), nullable=True),
     sa.Index(None, "parent_instance_id"),
     sa.Index(None, "app_id", "status"),
     # the dashboard's keyset pages (persistence/listing.py), by creation and by name

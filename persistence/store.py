@@ -402,6 +402,16 @@ class Store:
         with self._read() as conn:
             return [(r[0], r[1]) for r in conn.execute(stmt)]
 
+    def backlog(self, now: datetime | None = None) -> tuple[int, int]:
+        """(inbox messages visible at `now`, outbox rows never marked sent): the work that
+        waits for an orchestrator and for the broker."""
+        i, o = schema.inbox, schema.outbox
+        now = now or records.utcnow()
+        with self._read() as conn:
+            inbox = conn.execute(sa.select(sa.func.count()).select_from(i).where(i.c.visible_at <= now)).scalar_one()
+            outbox = conn.execute(sa.select(sa.func.count()).select_from(o).where(o.c.sent_at.is_(None))).scalar_one()
+        return int(inbox), int(outbox)
+
     def due_outbox(
         self, now: datetime, limit: int = 100, unsent_grace_seconds: float = 5
     ) -> list[records.OutboxRecord]:

@@ -35,7 +35,7 @@ if [ "${#apt_packages[@]}" -gt 0 ]; then
 fi
 
 # -- the project -----------------------------------------------------------------------------
-python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+python3 -m pip install -q --disable-pip-version-check -e ".[test,otel,flower]"
 
 # -- import layers (contracts in pyproject.toml) ---------------------------------------------
 # import-linter has no `python -m` entry point; use the console script that belongs to this

@@ -8,15 +8,18 @@ unknown tasks, and the `task_unknown` signal lets us reply to the workflow first
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery, signals
 
 from brokers import liveness, messages, queues
+from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
 from workers.activity import result_message, result_message_id, run_activity, wall_clock
+from telemetry import metrics, tracing
 from workers.limits import ActivityGate, DeliveryCap
 
 log = logging.getLogger("ledgerflow.worker")
@@ -61,22 +64,46 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
     def run(self: Any, request: dict[str, Any]) -> None:
         with liveness.holding(held, held_call(task_name, (request,))) as mine:
             if not mine:
+                metrics.redelivered("held_elsewhere")
                 log.info("activity call held by another live worker: this copy is not run", extra={
                     "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
                 return
             with gate.enter(self, name):
                 message, parked = cap.begin(request)
                 if message is not None:  # a re-sent copy of a call that already finished
+                    metrics.redelivered("duplicate_call")
                     log.info("activity already ran: its result is sent again", extra={
                         "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
                 else:
-                    message = run_activity(registry, request, app_id=own_app_id(app), refuse=parked)
+                    message = _run_observed(self, registry, request, own_app_id(app), parked)
                 cap.end(request, message)
             messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
     run.__name__ = run.__qualname__ = name
     app.task(name=task_name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, max_retries=None,
              ignore_result=True)(run)
+
+
+def _run_observed(task: Any, registry: Registry, request: dict[str, Any], app_id: str | None,
+                  parked: ev.FailureDetails | None) -> dict[str, Any]:
+    """`run_activity` inside the `activity:{name}` server span (a child of the orchestrator's
+    client span, from the `traceparent` header), counted and timed."""
+    name = request["name"]
+    traceparent = getattr(task.request, tracing.TRACEPARENT, None) or request.get(tracing.TRACEPARENT)
+    attrs = tracing.attributes("activity", name, request["instance_id"], request["app_id"], request["task_id"])
+    began = time.perf_counter()
+    with tracing.running(f"activity:{name}", traceparent, attrs) as span:
+        message = run_activity(registry, request, app_id=app_id, refuse=parked)
+        failed = message["type"] != "TaskCompleted"
+        if failed and span is not None:
+            failure = codec.decode(message["type"], message["payload"]).failure  # type: ignore[attr-defined]
+            tracing.fail(span, failure.error_type, failure.message)
+        if span is not None:
+            span.set_attribute("durabletask.task.status", "Failed" if failed else "Completed")
+    m = metrics.metrics()
+    m.activity_executions.labels(activity=name, outcome="failed" if failed else "completed").inc()
+    m.activity_duration.labels(activity=name).observe(time.perf_counter() - began)
+    return message
 
 
 def held_call(name: str, args: tuple[Any, ...]) -> liveness.Held | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from ledgerflow import dashboard
 from ledgerflow.api import errors, middleware, openapi
 from ledgerflow.api.routes import Handlers
 from ledgerflow.management import WorkflowManager
+from telemetry import metrics
 
 
 class _Segment(Convertor[str]):
@@ -118,8 +120,14 @@ def create_app(manager: WorkflowManager, settings: ApiSettings | None = None) ->
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(document)
 
+    async def prometheus(request: Request) -> Response:
+        body, content_type = await run_in_threadpool(metrics.exposition)  # the backlog gauges query the store
+        return Response(body, media_type=content_type)
+
+    metrics.watch_backlog(lambda: manager.store.backlog())
     app = Starlette(
-        routes=[*_routes(handlers), Route("/openapi.json", openapi_json, methods=["GET"])],
+        routes=[*_routes(handlers), Route("/openapi.json", openapi_json, methods=["GET"]),
+                Route("/metrics", prometheus, methods=["GET"])],
         exception_handlers={errors.ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
     # No 307 from `/x/` to `/x`: Starlette builds that Location from the client's Host header,

@@ -28,6 +28,7 @@ from ledgerflow.management import WorkflowManager
 from ledgerflow.state import WorkflowStatus
 from ledgerflow.views import state_json, summary_json
 from persistence.errors import StoreUnavailable
+from telemetry import tracing
 
 log = logging.getLogger("ledgerflow.api")
 
@@ -53,7 +54,8 @@ class Handlers:
         app_id = self._app_id(request)
         serialized = json_body(await request.body())
         started = await self._call("start", name, self.manager.schedule, name, instance_id=instance_id,
-                                   app_id=app_id, serialized_input=serialized)
+                                   app_id=app_id, serialized_input=serialized,
+                                   traceparent=request.headers.get(tracing.TRACEPARENT))
         return JSONResponse({"instanceID": started}, status_code=202,
                             headers={"Location": f"{_version(request)}/workflows/dapr/{started}"})
 

@@ -369,6 +369,11 @@ class Replay:
             return ("child", action.app_id)
         return None
 
+    def open_activity(self, task_id: int) -> str | None:
+        """The name of the activity call that task `task_id` waits for, if one is open."""
+        action = getattr(self.ctx._pending_tasks.get(task_id), "action", None)
+        return action.name if isinstance(action, act.ScheduleTask) else None
+
     # -- helpers -----------------------------------------------------------------------
 
     def _buffer_event(self, event: ev.EventRaised) -> None:

@@ -82,4 +82,4 @@ def test_the_dockerfile_installs_the_project_not_a_list_of_packages() -> None:
              if line.strip() and not line.startswith("#")]
     copies = [step[1:] for step in steps if step[0] == "COPY"]
     assert copies == [[".", "/tmp/ledgerflow-src"], ["examples", "./examples"]]
-    assert ["RUN", "pip", "install", "/tmp/ledgerflow-src", "&&", "rm", "-rf", "/tmp/ledgerflow-src"] in steps
+    assert ["RUN", "pip", "install", "\"/tmp/ledgerflow-src[otel,flower]\"", "&&", "rm", "-rf", "/tmp/ledgerflow-src"] in steps
