@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from telemetry import metrics
+from telemetry import metrics, tracing
 
 log = logging.getLogger("ledgerflow.telemetry")
 
@@ -37,15 +37,11 @@ def start() -> Any:
     try:
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-        from opentelemetry.sdk.resources import Resource
     except ImportError:
         log.warning("OTEL_* variables ask for OTLP metrics but the OpenTelemetry SDK is not installed: "
                     "pip install 'ledgerflow[otel]'")
         return None
-    resource = Resource.create()
-    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({"service.name": "ledgerflow"}))
-    provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(_exporter())], resource=resource)
+    provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(_exporter())], resource=tracing.resource())
     meter = provider.get_meter("ledgerflow")
     for family in _families():
         name, kind = family

@@ -105,21 +105,28 @@ def _chosen_ids() -> Any:
 _IDS: Any = None
 
 
+def resource() -> Any:
+    """This process's OpenTelemetry resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES),
+    named `ledgerflow` when they name no service. Needs the SDK."""
+    from opentelemetry.sdk.resources import Resource
+
+    found = Resource.create()
+    if str(found.attributes.get("service.name", "")).startswith("unknown_service"):
+        found = found.merge(Resource({"service.name": "ledgerflow"}))
+    return found
+
+
 def _build_provider() -> Any:
     global _IDS
     try:
-        from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
         log.warning("OTEL_* variables ask for traces but the OpenTelemetry SDK is not installed: "
                     "pip install 'ledgerflow[otel]'; tracing stays off")
         return None
-    resource = Resource.create()
-    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({"service.name": "ledgerflow"}))
     _IDS = _chosen_ids()
-    provider = TracerProvider(resource=resource, id_generator=_IDS)  # sampler: OTEL_TRACES_SAMPLER
+    provider = TracerProvider(resource=resource(), id_generator=_IDS)  # sampler: OTEL_TRACES_SAMPLER
     provider.add_span_processor(BatchSpanProcessor(_exporter()))  # OTEL_BSP_*
     return provider
 
