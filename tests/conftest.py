@@ -10,3 +10,18 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.chaos",
 ]
+
+import logging  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A test that runs the CLI in-process (`configure_logging`) leaves the `ledgerflow` logger
+    not propagating, so a later test's caplog, in the same process, would see nothing: put the
+    loggers back as they were after each test."""
+    ours = logging.getLogger("ledgerflow")
+    handlers, level, propagate = ours.handlers[:], ours.level, ours.propagate
+    yield
+    ours.handlers[:], ours.level, ours.propagate = handlers, level, propagate
