@@ -48,7 +48,10 @@ lint_imports="$scripts_dir/lint-imports"
 # -- tests -----------------------------------------------------------------------------------
 # pytest exits 5 when it collected no test: for us that is a failure, not a pass.
 status=0
-python3 -m pytest -q -p no:cacheprovider --durations=15 "$@" || status=$?
+# Two processes (pytest-xdist), each test file in one of them: most tests wait on servers
+# and processes they started, so two share the machine's cores well (about 11 minutes
+# here instead of 18). Each process has its own PostgreSQL and Redis.
+python3 -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "test.sh: pytest collected no tests" >&2
     exit 1
