@@ -25,6 +25,8 @@ import logging
 import threading
 from typing import Any
 
+from brokers.urls import redis_url
+
 log = logging.getLogger("ledgerflow.worker")
 
 TTL_SECONDS = 7 * 24 * 3600
@@ -51,10 +53,11 @@ class CallMemory:
         self._redis: Any = None
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
-        if broker_url.startswith(("redis://", "rediss://")):
+        url = redis_url(broker_url)
+        if url is not None:
             import redis
 
-            self._redis = redis.Redis.from_url(broker_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
 
     def begin(self, key: str) -> tuple[dict[str, Any] | None, int]:
         count_key, remembered = f"ledgerflow:deliveries:{key}", result_key(key)

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from brokers.urls import redis_url
+
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
@@ -34,10 +36,11 @@ class NameLimiter:
         self._redis: Any = None
         self._local: dict[str, int] = {}
         self._lock = threading.Lock()
-        if broker_url.startswith(("redis://", "rediss://")):
+        url = redis_url(broker_url)
+        if url is not None:
             import redis
 
-            self._redis = redis.Redis.from_url(broker_url)
+            self._redis = redis.Redis.from_url(url)
             self._acquire = self._redis.register_script(_ACQUIRE)
 
     def try_acquire(self, kind: str, name: str, limit: int) -> str | None:

@@ -45,6 +45,8 @@ from typing import Any
 
 from celery import Celery, signals
 
+from brokers.urls import redis_url
+
 
 log = logging.getLogger("ledgerflow.liveness")
 
@@ -183,13 +185,13 @@ HeldOf = Callable[[str, tuple[Any, ...]], "Held | None"]
 
 
 def is_redis(broker_url: str) -> bool:
-    return broker_url.startswith(("redis://", "rediss://"))
+    return redis_url(broker_url) is not None
 
 
 def _client(broker_url: str) -> Any:
     import redis
 
-    return redis.Redis.from_url(broker_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    return redis.Redis.from_url(redis_url(broker_url) or broker_url, socket_timeout=2.0, socket_connect_timeout=2.0)
 
 
 class HeldCalls:

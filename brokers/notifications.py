@@ -10,15 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 
-def redis_url(broker_url: str) -> str | None:
-    """The redis-py URL for a Celery broker URL, or None if the broker is not Redis."""
-    if broker_url.startswith(("redis://", "rediss://", "unix://")):
-        return broker_url
-    if broker_url.startswith("redis+socket://"):
-        return "unix://" + broker_url[len("redis+socket://"):]
-    return None
-
-
 class RedisTransport:
     """Connect, send and receive on Redis pub/sub (short socket timeouts for publishing)."""
 

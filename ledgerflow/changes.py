@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from brokers import notifications as broker_notifications
+from brokers import urls as broker_urls
 from ledgerflow.change_channel import ListeningChannel, Transport
 from ledgerflow.config import Settings
 from persistence import notifications as db_notifications
@@ -162,7 +163,7 @@ def feed_for(settings: Settings) -> ChangeFeed | None:
 
 
 def _feed_key(settings: Settings) -> tuple[str, str] | None:
-    url = broker_notifications.redis_url(settings.broker_url)
+    url = broker_urls.redis_url(settings.broker_url)
     if url is not None:
         return ("redis", url)
     try:

@@ -1,0 +1,17 @@
+"""Which Celery broker URLs are Redis: the one place that decides it.
+
+Every Redis-only part (the change feed's pub/sub, liveness and recovery, activity limits, the
+workers' call memory) asks `redis_url`, so each supports the same schemes: plain and TLS
+(`redis://`, `rediss://`) and Unix sockets (`redis+socket://`, `unix://`).
+"""
+
+from __future__ import annotations
+
+
+def redis_url(broker_url: str) -> str | None:
+    """The redis-py URL of a Celery broker URL, or None if the broker is not Redis."""
+    if broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return broker_url
+    if broker_url.startswith("redis+socket://"):
+        return "unix://" + broker_url[len("redis+socket://"):]
+    return None
