@@ -106,6 +106,8 @@ local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumbe
 for _, member in ipairs(stale) do redis.call('ZREM', KEYS[1], member) end
 return stale
 """
+# KEYS[1]: a lock; ARGV[1]: its holder's token. Released only by its holder.
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 # KEYS[1]: the set; ARGV[1]: stale seconds. The members renewed lately.
 _FRESH = _NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[1]), '+inf')"
 # KEYS: epoch, recovery; ARGV: a new epoch token, grace seconds, the caller's unix time, whether
@@ -367,6 +369,7 @@ class BrokerWatch:
         self._claim = self._redis.register_script(_CLAIM)
         self._fresh = self._redis.register_script(_FRESH)
         self._epoch = self._redis.register_script(_EPOCH)
+        self._release = self._redis.register_script(_RELEASE)
 
     def claim_stale(self, app_id: str, limit: int = 1000) -> list[Held]:
         """Remove and return the calls of `app_id` whose holder stopped renewing them (each
@@ -388,6 +391,25 @@ class BrokerWatch:
     def queued(self, queue: str) -> list[tuple[str, tuple[Any, ...]]]:
         """(task name, args) of every message waiting in `queue` (reads the whole list)."""
         return [task for raw in self._redis.lrange(queue, 0, -1) if (task := _task_of(json.loads(raw))) is not None]
+
+    @contextmanager
+    def exclusive(self, name: str, seconds: float) -> Iterator[bool]:
+        """Yields True to one holder of `name` at a time (for at most `seconds`, should the
+        holder die), False to the others meanwhile, and False when Redis does not answer."""
+        key, token = f"ledgerflow:lock:{name}", uuid.uuid4().hex
+        try:
+            mine = bool(self._redis.set(key, token, nx=True, px=int(seconds * 1000)))
+        except Exception as exc:
+            log.debug("liveness lock failed: %r", exc)
+            mine = False
+        try:
+            yield mine
+        finally:
+            if mine:
+                try:
+                    self._release(keys=[key], args=[token])
+                except Exception as exc:  # it expires by itself
+                    log.debug("liveness lock release failed: %r", exc)
 
     def queue_length(self, queue: str) -> int:
         return int(self._redis.llen(queue))

@@ -38,9 +38,19 @@ log = logging.getLogger("ledgerflow.recovery")
 WAKE_LIMIT = 100_000
 
 
+#: One tick of an app recovers at a time (ticks overlap when they run long): at most this long.
+RECOVERY_LOCK_SECONDS = 60.0
+
+
 def recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
-    """Run the liveness and broker-loss checks for the service's app; returns the number of
-    recovery actions taken (calls re-sent, instances woken)."""
+    """Run the liveness and broker-loss checks for the service's app, unless another tick of
+    the app is running them (two at once would re-send the same lost call twice); returns
+    the number of recovery actions taken (calls re-sent, instances woken)."""
+    with watch.exclusive(f"recover:{service.app_id}", RECOVERY_LOCK_SECONDS) as mine:
+        return _recover(service, watch, now) if mine else 0
+
+
+def _recover(service: OrchestratorService, watch: BrokerWatch, now: datetime) -> int:
     app = service.app_id
     try:
         stale = watch.claim_stale(app)

@@ -264,3 +264,20 @@ def test_the_audit_re_sends_a_call_found_nowhere_at_two_audits(machine, redis_ur
     assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
     [line] = [r.getMessage() for r in caplog.records if "re-sent activity" in r.getMessage()]
     assert request["instance_id"] in line and "at two audits" in line
+
+
+def test_one_tick_of_an_app_recovers_at_a_time(machine, redis_url: str, redis_server: Any) -> None:
+    """Ticks overlap when they run long; two recovering at once re-sent the same lost call
+    twice. While one holds the app's recovery, another does nothing."""
+    from orchestrator import recovery, ticker
+
+    watch = liveness.BrokerWatch(redis_url, grace_seconds=3600)
+    app, [request] = machine.service.app_id, machine.broker.activities
+    ticker.tick(machine.service, watch=watch)  # sets the epoch
+    redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, request, "w1:42:ab"))  # its holder died
+    with watch.exclusive(f"recover:{app}", recovery.RECOVERY_LOCK_SECONDS) as mine:
+        assert mine
+        ticker.tick(machine.service, watch=watch)  # another tick, meanwhile
+        assert len(machine.broker.activities) == 1
+    ticker.tick(machine.service, watch=watch)
+    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
