@@ -23,28 +23,34 @@ log = logging.getLogger("ledgerflow.orchestrator")
 
 class SentMarks:
     """Outbox row ids published and waiting to be marked sent, by lease length; one daemon
-    thread (started with the first mark) writes them, the leases counted from the write."""
+    thread (started with the first mark) writes them, the leases counted from the write.
+
+    A row's `sent_at` is when it was published (the earliest of the rows written together),
+    not when the mark is written: the broker-loss recovery re-sends the rows sent before the
+    loss was found, and a mark written late (a busy machine) must not hide a row published
+    before it."""
 
     def __init__(self, store: Store, interval: float = 0.05, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.interval = interval
         self.clock = clock
         self._lock = threading.Lock()
-        self._pending: dict[timedelta | None, list[int]] = {}
+        self._pending: dict[timedelta | None, tuple[datetime, list[int]]] = {}
         self._marked = threading.Event()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, ids: list[int], lease: timedelta | None) -> None:
-        """Mark these rows sent, leased for `lease` (None: no lease), now (`interval` 0) or
-        with the next flush."""
+    def add(self, ids: list[int], lease: timedelta | None, published: datetime) -> None:
+        """Mark these rows sent at `published` (taken before they were published), leased for
+        `lease` (None: no lease), now (`interval` 0) or with the next flush."""
         if not ids:
             return
         if self.interval <= 0:
-            self._write(ids, lease)
+            self._write(ids, lease, published)
             return
         with self._lock:
-            self._pending.setdefault(lease, []).extend(ids)
+            earliest, pending = self._pending.get(lease, (published, []))
+            self._pending[lease] = (min(earliest, published), pending + ids)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ledgerflow-sent-marks", daemon=True)
                 self._thread.start()
@@ -54,15 +60,15 @@ class SentMarks:
         """Write every pending mark (one transaction per lease length)."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        for lease, ids in pending.items():
+        for lease, (published, ids) in pending.items():
             try:
-                self._write(ids, lease)
+                self._write(ids, lease, published)
             except Exception as exc:  # the rows stay unmarked: reconcile sends them once more
                 log.warning("could not mark %d published outbox row(s) sent: %r", len(ids), exc)
 
-    def _write(self, ids: list[int], lease: timedelta | None) -> None:
+    def _write(self, ids: list[int], lease: timedelta | None, published: datetime) -> None:
         now = self.clock()
-        self.store.mark_outbox_sent(ids, now, lease_until=None if lease is None else now + lease)
+        self.store.mark_outbox_sent(ids, published, lease_until=None if lease is None else now + lease)
 
     def close(self) -> None:
         """Write what is pending and stop the thread."""

@@ -499,6 +499,7 @@ class OrchestratorService:
         reconcile."""
         if not rows:
             return
+        published = self.clock()  # before: a row is never marked sent later than it went out
         sent: dict[int, list[int]] = {}
         wakeups: list[tuple[int, tuple[str, str]]] = []
 
@@ -522,7 +523,7 @@ class OrchestratorService:
             woken = self.publisher.wake([pair for _, pair in wakeups])
             sent.setdefault(1, []).extend(row_id for row_id, pair in wakeups if pair in woken)
         for factor, ids in sent.items():
-            self.sent_marks.add(ids, self.activity_lease * factor)
+            self.sent_marks.add(ids, self.activity_lease * factor, published)
 
     # -- messages from outside ---------------------------------------------------------
 
