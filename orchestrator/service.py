@@ -427,8 +427,7 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None)
         log.error("history tampered: %s", failure.message, extra=_ids(inst))
-        reports.append(spans.failed_run(inst, failure, self.clock()))
-        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
+        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now, reports)
 
     def _history_full(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord], base: int,
                       adding: int, now: datetime, signed: bool,
@@ -451,8 +450,7 @@ class OrchestratorService:
         tx.delete_outbox_kind(OUTBOX_ACTIVITY)
         tx.update_instance(status="FAILED", failure=failure_json(failure), output=None, **sign_fields)
         log.error("history limit: %s", failure.message, extra=_ids(inst))
-        reports.append(spans.failed_run(inst, failure, self.clock()))
-        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
+        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now, reports)
 
     def _refuse_start(self, tx: StepTx, inst: InstanceRecord, messages: Sequence[InboxRecord],
                       started: ev.ExecutionStarted, failure: ev.FailureDetails, now: datetime,
@@ -465,11 +463,13 @@ class OrchestratorService:
         sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
         tx.delete_inbox([m.id for m in messages])
         tx.update_instance(status="FAILED", failure=failure_json(failure), **sign_fields)
-        reports.append(spans.failed_run(inst, failure, self.clock()))
-        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now)
+        return StepOutcome(inst.instance_id, "FAILED"), self._report_failure(tx, inst, failure, now, reports)
 
-    def _report_failure(self, tx: StepTx, inst: InstanceRecord, failure: ev.FailureDetails,
-                        now: datetime) -> list[NewOutbox]:
+    def _report_failure(self, tx: StepTx, inst: InstanceRecord, failure: ev.FailureDetails, now: datetime,
+                        reports: list[spans.StepReport]) -> list[NewOutbox]:
+        """A run the service itself ended FAILED: to traces and metrics (after commit) and to
+        its parent, if any; returns the parent's wake-up."""
+        reports.append(spans.failed_run(inst, failure, self.clock()))
         if inst.parent_instance_id is None or inst.parent_task_id is None:
             return []
         report = ev.SubOrchestrationInstanceFailed(inbox.naive_utc(now), inst.parent_task_id, failure)

@@ -20,12 +20,12 @@ from tests.integration.dapr_clients.conftest import Dev
 JS = Path(__file__).with_name("js")
 CACHE = Path(__file__).resolve().parents[3] / ".cache" / "dapr-clients-js"
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
-                                reason="needs node and npm (scripts/test.sh installs them)")
 
 
 def _installed() -> Path:
     """node_modules with the versions js/package.json pins (installed if missing or stale)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("needs node and npm: scripts/test.sh installs them (apt-get install nodejs npm)")
     wanted = (JS / "package.json").read_text()
     marker = CACHE / "package.json"
     if not marker.exists() or marker.read_text() != wanted or not (CACHE / "node_modules" / "@dapr").is_dir():

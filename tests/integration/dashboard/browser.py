@@ -18,11 +18,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """A browser; the test is skipped when Chromium or Playwright is missing (scripts/test.sh
-    installs both)."""
+    """A browser; the test fails with what to install when Chromium is missing (scripts/test.sh
+    installs it, and Playwright with the test extra)."""
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
+        pytest.fail(f"no Chromium at {CHROMIUM}: scripts/test.sh installs it (apt-get install chromium)")
+    from playwright import sync_api as playwright_api
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
