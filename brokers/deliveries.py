@@ -25,6 +25,7 @@ import logging
 import threading
 from typing import Any
 
+from brokers import wire
 from brokers.urls import redis_url
 
 log = logging.getLogger("ledgerflow.worker")
@@ -34,13 +35,9 @@ TTL_SECONDS = 7 * 24 * 3600
 MAX_REMEMBERED_BYTES = 256 * 1024
 
 
-def call_key(request: dict[str, Any]) -> str:
-    """The memory's key of an activity call: its stable execution id and its attempt."""
-    return f"{request['execution_id']}:{request.get('attempt', 1)}"
-
-
 def result_key(key: str) -> str:
-    """Where the result message of the call with this `call_key` is remembered."""
+    """Where the result message of the call with this key (`ActivityRequest.delivery_key`) is
+    remembered."""
     return f"ledgerflow:result:{key}"
 
 
@@ -59,7 +56,7 @@ class CallMemory:
 
             self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
 
-    def begin(self, key: str) -> tuple[dict[str, Any] | None, int]:
+    def begin(self, key: str) -> tuple[wire.ResultMessage | None, int]:
         count_key, remembered = f"ledgerflow:deliveries:{key}", result_key(key)
         if self._redis is None:
             with self._lock:
@@ -71,18 +68,18 @@ class CallMemory:
             pipe.incr(count_key)
             pipe.expire(count_key, TTL_SECONDS)
             text, count, _ = pipe.execute()
-            return (json.loads(text) if text else None), int(count)
+            return (wire.ResultMessage.from_wire(json.loads(text)) if text else None), int(count)
         except Exception as exc:
             log.warning("activity call memory unavailable (%r); the activity runs, uncounted", exc)
             return None, 0
 
-    def end(self, key: str, message: dict[str, Any], ttl_seconds: float) -> None:
+    def end(self, key: str, message: wire.ResultMessage, ttl_seconds: float) -> None:
         count_key, remembered = f"ledgerflow:deliveries:{key}", result_key(key)
         if self._redis is None:
             with self._lock:
                 self._local.pop(count_key, None)
             return
-        text = json.dumps(message, separators=(",", ":"))
+        text = json.dumps(message.to_wire(), separators=(",", ":"))
         try:
             pipe = self._redis.pipeline()
             pipe.delete(count_key)

@@ -16,6 +16,8 @@
 - LEDGERFLOW_BATCH_SIZE: most instances an orchestrator steps in one transaction (64); also
   the most wake-up and result messages it takes into one batch.
 - LEDGERFLOW_BATCH_LINGER_MS: how long a batch waits for more messages before it runs (4).
+- LEDGERFLOW_MAX_HISTORY_EVENTS: a step that would take a run's history to this many events
+  fails the run instead, with HistoryLimitExceeded (50,000; 0: no limit).
 - LEDGERFLOW_CONFIG: a Dapr `Configuration` YAML for concurrency, pools, per-name limits and
   state retention (see `ledgerflow.workflow_config`).
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 from ledgerflow.errors import SetupError
 from ledgerflow.workflow_config import WorkflowConfig
+from orchestrator.rules import DEFAULT_MAX_HISTORY_EVENTS
 from persistence.engine import normalize_url
 
 
@@ -50,6 +53,7 @@ class Settings:
     task_events: bool = False
     batch_size: int = 64
     batch_linger_ms: float = 4.0
+    max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
 
     @classmethod
@@ -66,6 +70,7 @@ class Settings:
             task_events=env.get("LEDGERFLOW_TASK_EVENTS", "off").lower() in ("on", "1", "true", "yes"),
             batch_size=max(1, int(env.get("LEDGERFLOW_BATCH_SIZE", 64))),
             batch_linger_ms=max(0.0, float(env.get("LEDGERFLOW_BATCH_LINGER_MS", 4.0))),
+            max_history_events=int(env.get("LEDGERFLOW_MAX_HISTORY_EVENTS", DEFAULT_MAX_HISTORY_EVENTS) or 0),
             workflow=WorkflowConfig.load(),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -26,6 +26,7 @@ from ledgerflow.commit_watch import CommitWatcher
 from ledgerflow.registration import Registrar
 from orchestrator import ticker
 from orchestrator.engine.registry import Registry
+from orchestrator.rules import AppRules
 from orchestrator.service import OrchestratorService
 from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
 from persistence.records import utcnow
@@ -91,12 +92,12 @@ class WorkflowRuntime(Registrar):
         store = Store(settings.database_url)
         store.migrate()
         config = settings.workflow
-        service = OrchestratorService(
-            store, registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
-            activity_lease=timedelta(seconds=settings.activity_lease), on_commit=commit_hook(settings),
-            workflow_limits=config.workflow_limits, retention=config.retention, clock=clock,
-            batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL,
-        )
+        rules = AppRules(pools={**config.pools, **self.pools}, workflow_limits=config.workflow_limits,
+                         retention=config.retention, max_history_events=settings.max_history_events,
+                         activity_lease=timedelta(seconds=settings.activity_lease))
+        service = OrchestratorService(store, registry, CeleryPublisher(celery), settings.app_id, rules=rules,
+                                      on_commit=commit_hook(settings), clock=clock, batch_size=settings.batch_size,
+                                      mark_interval=SENT_MARK_INTERVAL)
         metrics.watch_backlog(store.backlog)
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)

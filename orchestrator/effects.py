@@ -12,12 +12,13 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from brokers import wire
 from orchestrator import inbox
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
 from orchestrator.engine.executor import COMPLETED, CONTINUED_AS_NEW, FAILED, TERMINATED
+from orchestrator.guard import StepHooks
 from persistence import errors as store_errors
 from persistence.records import (
     OUTBOX_ACTIVITY,
@@ -30,10 +31,6 @@ from persistence.records import (
 )
 from persistence.step import StepTx
 from telemetry import tracing
-
-
-def activity_key(generation: int, task_id: int) -> str:
-    return f"task:{generation}:{task_id}"
 
 
 def orchestrate_row(app_id: str, instance_id: str) -> NewOutbox:
@@ -55,9 +52,9 @@ class Effects:
     instance: InstanceRecord
     now: datetime
     pools: dict[str, str]
+    #: attestations and propagated history (no-ops with signing off and no policies)
+    hooks: StepHooks
     outbox: list[NewOutbox] = field(default_factory=list)
-    #: orchestrator.guard.StepHooks: attestations and propagated history (None: neither)
-    hooks: Any = None
 
     @property
     def naive_now(self) -> datetime:
@@ -84,34 +81,23 @@ class Effects:
     def _schedule_task(self, a: act.ScheduleTask) -> None:
         inst = self.instance
         target_app = a.app_id or inst.app_id
-        pool = self.pools.get(a.name) if target_app == inst.app_id else None
         run = inbox.run_token(inst)
-        request = {
-            "instance_id": inst.instance_id,
-            "app_id": inst.app_id,
-            "target_app_id": target_app,
-            "pool": pool,
-            "generation": inst.generation,
-            "run": run,
-            "task_id": a.task_id,
-            "name": a.name,
-            "input": a.input,
-            "execution_id": f"{inst.instance_id}:{run}:{inst.generation}:{a.first_task_id}",
-            "attempt": a.attempt,
-        }
-        run = self.run_trace
-        if run is not None:  # the worker's span is a child of this call's client span
-            request[tracing.TRACEPARENT] = tracing.activity_parent(run, a.task_id).text
-        if self.hooks is not None:
-            request = self.hooks.activity_request(a, request)
-        self.outbox.append(NewOutbox(app_id=target_app, kind=OUTBOX_ACTIVITY, payload=json.dumps(request),
-                                     instance_id=inst.instance_id, dedup_key=activity_key(inst.generation, a.task_id)))
+        trace = self.run_trace
+        request = wire.ActivityRequest(
+            instance_id=inst.instance_id, app_id=inst.app_id, target_app_id=target_app,
+            pool=self.pools.get(a.name) if target_app == inst.app_id else None, generation=inst.generation,
+            run=run, task_id=a.task_id, name=a.name, input=a.input,
+            execution_id=f"{inst.instance_id}:{run}:{inst.generation}:{a.first_task_id}", attempt=a.attempt,
+            # the worker's span is a child of this call's client span
+            traceparent=tracing.activity_parent(trace, a.task_id).text if trace is not None else None)
+        request = self.hooks.activity_request(a, request)
+        self.outbox.append(NewOutbox(app_id=target_app, kind=OUTBOX_ACTIVITY, payload=json.dumps(request.to_wire()),
+                                     instance_id=inst.instance_id,
+                                     dedup_key=wire.task_message_id(inst.generation, a.task_id)))
 
     def _message(self, target_instance_id: str, message_id: str, event: ev.HistoryEvent) -> NewInboxMessage:
         """A result for another instance (or this one), attested when signing is on."""
-        if self.hooks is not None:
-            return self.hooks.message(target_instance_id, message_id, event)
-        return inbox.message(message_id, event)
+        return self.hooks.message(target_instance_id, message_id, event)
 
     def _create_timer(self, a: act.CreateTimer) -> None:
         self.tx.add_timers([NewTimer(timer_id=a.timer_id, fire_at=inbox.aware_utc(a.fire_at))])
@@ -121,8 +107,7 @@ class Effects:
         child_app = a.app_id or inst.app_id
         parent = ev.ParentInfo(inst.name, inst.instance_id, a.task_id, inst.app_id)
         started = ev.ExecutionStarted(self.naive_now, a.name, a.input, parent)
-        if self.hooks is not None:
-            started = self.hooks.child_started(a.instance_id, a, started)
+        started = self.hooks.child_started(a.instance_id, a, started)
         run = self.run_trace
         new = NewInstance(instance_id=a.instance_id, app_id=child_app, name=a.name, input=a.input,
                           parent_instance_id=inst.instance_id, parent_app_id=inst.app_id, parent_task_id=a.task_id,
@@ -149,10 +134,7 @@ class Effects:
         if a.status == CONTINUED_AS_NEW:
             self._continue_as_new(a)
             return
-        self.tx.delete_timers()
-        self.tx.delete_outbox_kind(OUTBOX_ACTIVITY)
-        if a.parent is not None:
-            self._report_to_parent(a)
+        self.outbox += finish_run(self.tx, self.instance, a, self.now, self.hooks)
 
     def _continue_as_new(self, a: act.CompleteOrchestration) -> None:
         inst = self.tx.start_new_generation(a.result)
@@ -164,22 +146,33 @@ class Effects:
         self.tx.enqueue(inst.instance_id, messages)
         self.outbox.append(orchestrate_row(inst.app_id, inst.instance_id))
 
-    def _report_to_parent(self, a: act.CompleteOrchestration) -> None:
-        assert a.parent is not None
-        task_id = a.parent.task_id
-        report: ev.HistoryEvent
-        if a.status == COMPLETED:
-            report = ev.SubOrchestrationInstanceCompleted(self.naive_now, task_id, a.result)
-        else:
-            failure = a.failure if a.status == FAILED else ev.FailureDetails(
-                f"Child workflow '{self.instance.instance_id}' was terminated.", "WorkflowTerminated")
-            report = ev.SubOrchestrationInstanceFailed(self.naive_now, task_id, failure)
-        message_id = f"child:{task_id}:{self.instance.instance_id}:{inbox.run_token(self.instance)}"
-        try:
-            self.tx.enqueue(a.parent.instance_id, [self._message(a.parent.instance_id, message_id, report)])
-        except store_errors.InstanceNotFound:
-            return  # the parent was purged; nobody is waiting
-        self.outbox.append(orchestrate_row(a.parent.app_id or self.instance.app_id, a.parent.instance_id))
+
+
+def finish_run(tx: StepTx, inst: InstanceRecord, completion: act.CompleteOrchestration, now: datetime,
+               hooks: StepHooks) -> list[NewOutbox]:
+    """What ending a run writes besides its last event and status, however it ends (the
+    engine's completions and the service's forced endings alike): its timers and open
+    activity calls are cancelled and its parent, if any, gets the outcome. Returns the
+    parent's wake-up."""
+    tx.delete_timers()
+    tx.delete_outbox_kind(OUTBOX_ACTIVITY)
+    parent = completion.parent
+    if parent is None:
+        return []
+    naive = inbox.naive_utc(now)
+    report: ev.HistoryEvent
+    if completion.status == COMPLETED:
+        report = ev.SubOrchestrationInstanceCompleted(naive, parent.task_id, completion.result)
+    else:
+        failure = completion.failure if completion.status == FAILED else ev.FailureDetails(
+            f"Child workflow '{inst.instance_id}' was terminated.", "WorkflowTerminated")
+        report = ev.SubOrchestrationInstanceFailed(naive, parent.task_id, failure)
+    message_id = wire.child_message_id(parent.task_id, inst.instance_id, inbox.run_token(inst))
+    try:
+        tx.enqueue(parent.instance_id, [hooks.message(parent.instance_id, message_id, report)])
+    except store_errors.InstanceNotFound:
+        return []  # the parent was purged; nobody is waiting
+    return [orchestrate_row(parent.app_id or inst.app_id, parent.instance_id)]
 
 
 def completion_fields(a: act.CompleteOrchestration) -> dict[str, object]:

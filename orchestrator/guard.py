@@ -31,15 +31,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
+from brokers import wire
 from orchestrator import inbox
 from orchestrator.engine import actions as act
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine import propagation as prop
-from orchestrator.engine.executor import Replay, Stall
+from orchestrator.engine.executor import Stall
+from orchestrator.redelivery import Incoming
 from persistence.records import EventRecord, InstanceRecord, NewEvent, NewInboxMessage, NewSignature, utcnow
 from persistence.step import StepTx
 from security import attest, chain
@@ -53,7 +55,6 @@ log = logging.getLogger("ledgerflow.security")
 TAMPERED = chain.TAMPERED
 CONFIG_ERROR = "WorkflowSigningConfigurationError"
 PROPAGATION_ERROR = "PropagationVerificationError"
-_ACTIVITY_RESULTS = (ev.TaskCompleted, ev.TaskFailed)
 
 
 class Tampered(Exception):
@@ -72,10 +73,6 @@ def child_start_fields(instance_id: str, started: ev.ExecutionStarted) -> tuple[
     return (instance_id, started.name, started.input or "", parent.instance_id if parent else "",
             str(parent.task_id) if parent else "", (parent.app_id or "") if parent else "",
             hashlib.sha256((started.propagated or "").encode()).hexdigest())
-
-
-def request_canonical(request: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in request.items() if k != "caller"}, sort_keys=True, separators=(",", ":"))
 
 
 class HistoryGuard:
@@ -206,32 +203,21 @@ class HistoryGuard:
         att = attest.attest(identity, attest.COMPLETION, target_instance_id, msg.type, msg.payload)
         return NewInboxMessage(msg.message_id, msg.type, attest.embed(msg.payload, att), msg.visible_at)
 
-    def admit(self, inst: InstanceRecord, replay: Replay,
-              pairs: Sequence[tuple[Any, ev.HistoryEvent]]) -> list[ev.HistoryEvent]:
-        """The events of this step's messages that may reach the engine: a result for a task
-        that is not open (never scheduled, already done) is rejected, and with signing on a
-        result must carry an attestation by the app that was called (or by this app)."""
-        ctx = self.ctx
+    def attested(self, inst: InstanceRecord, incoming: Sequence[Incoming]) -> list[ev.HistoryEvent]:
+        """The events of this step's awaited messages that may reach the engine: with signing
+        on, an activity or child result must carry an attestation by the app that was called
+        (or by this app)."""
+        if not self.ctx.signing:
+            return [i.event for i in incoming]
         out: list[ev.HistoryEvent] = []
-        seen: set[int] = set()
-        for message, event in pairs:
-            task_id = ev.result_task_id(event)
-            if task_id is not None:
-                kind = "timer" if isinstance(event, ev.TimerFired) else (
-                    "activity" if isinstance(event, _ACTIVITY_RESULTS) else "child")
-                expected = replay.expected_completion(task_id)
-                if expected is None or expected[0] != kind or task_id in seen:
-                    log.warning("rejected %s for task %s: no such %s task is open (never scheduled or already done)",
-                                type(event).__name__, task_id, kind, extra=_ids(inst))
+        for item in incoming:
+            if item.callee_app is not None:
+                reason = self._attestation_problem(inst, item.message, item.event, item.callee_app)
+                if reason is not None:
+                    log.warning("rejected %s for task %s: %s", type(item.event).__name__,
+                                ev.result_task_id(item.event), reason, extra=_ids(inst))
                     continue
-                if ctx.signing and kind != "timer":
-                    reason = self._attestation_problem(inst, message, event, expected[1] or inst.app_id)
-                    if reason is not None:
-                        log.warning("rejected %s for task %s: %s", type(event).__name__, task_id, reason,
-                                    extra=_ids(inst))
-                        continue
-                seen.add(task_id)
-            out.append(event)
+            out.append(item.event)
         return out
 
     def _attestation_problem(self, inst: InstanceRecord, message: Any, event: ev.HistoryEvent,
@@ -294,7 +280,7 @@ class HistoryGuard:
 
     # -- per-step hooks for Effects ------------------------------------------------------
 
-    def hooks(self, tx: StepTx, inst: InstanceRecord) -> StepHooks | None:
+    def hooks(self, tx: StepTx, inst: InstanceRecord) -> StepHooks:
         return StepHooks(self, tx, inst)
 
 
@@ -308,22 +294,22 @@ class StepHooks:
     def message(self, target_instance_id: str, message_id: str, event: ev.HistoryEvent) -> NewInboxMessage:
         return self.guard.message(target_instance_id, message_id, event)
 
-    def activity_request(self, action: act.ScheduleTask, request: dict[str, Any]) -> dict[str, Any]:
+    def activity_request(self, action: act.ScheduleTask, request: wire.ActivityRequest) -> wire.ActivityRequest:
         if action.propagation:
-            request["propagated"] = self.propagated(action.propagation)
+            request = replace(request, propagated=self.propagated(action.propagation))
         identity = self.guard.ctx.identity if self.guard.signing() else None
         if identity is not None:
-            request["caller"] = attest.attest(identity, attest.REQUEST, request_canonical(request))
+            request = replace(request, caller=attest.attest(identity, attest.REQUEST, request.canonical()))
         return request
 
     def child_started(self, instance_id: str, action: act.CreateSubOrchestration,
                       started: ev.ExecutionStarted) -> ev.ExecutionStarted:
         if action.propagation:
-            started = _replace(started, propagated=self.propagated(action.propagation))
+            started = replace(started, propagated=self.propagated(action.propagation))
         identity = self.guard.ctx.identity if self.guard.signing() else None
         if identity is not None:
             att = attest.attest(identity, attest.CHILD_START, *child_start_fields(instance_id, started))
-            started = _replace(started, caller=json.dumps(att, separators=(",", ":")))
+            started = replace(started, caller=json.dumps(att, separators=(",", ":")))
         return started
 
     def propagated(self, scope: str) -> str:
@@ -343,12 +329,6 @@ class StepHooks:
         return self._built[scope]
 
 
-def _replace(started: ev.ExecutionStarted, **changes: Any) -> ev.ExecutionStarted:
-    from dataclasses import replace
-
-    return replace(started, **changes)
-
-
 def _received(rows: Sequence[EventRecord]) -> str | None:
     for r in rows:
         if r.type == "ExecutionStarted":
@@ -363,14 +343,8 @@ def _wire_event(r: EventRecord) -> list[Any]:
     if r.type == "ExecutionStarted":  # what it received travels in its own chunks, not twice
         started = codec.decode(r.type, r.payload)
         assert isinstance(started, ev.ExecutionStarted)
-        payload = codec.encode(_replace(started, propagated=None, caller=None))[1]
+        payload = codec.encode(replace(started, propagated=None, caller=None))[1]
     return [r.sequence, r.type, payload, chain.timestamp_text(r.timestamp)]
-
-
-def tamper_marker(sequence: int, failure: ev.FailureDetails, now: datetime) -> NewEvent:
-    event = ev.ExecutionCompleted(inbox.naive_utc(now), "FAILED", None, failure)
-    type_name, payload = codec.encode(event)
-    return NewEvent(sequence=sequence, type=type_name, payload=payload, timestamp=inbox.aware_utc(now))
 
 
 def _ids(inst: InstanceRecord) -> dict[str, Any]:

@@ -1,9 +1,5 @@
-"""Inbox messages: history events waiting to be applied, with ids that make them idempotent.
-
-Message ids that belong to one generation of one run carry that generation
-(`task:<gen>:<id>`, `timer:<gen>:<id>`), so a late result from before a continue-as-new is
-recognised and dropped instead of being mistaken for a task of the new generation.
-"""
+"""Inbox messages: history events waiting to be applied, with IDs that make them
+idempotent (the IDs of results are built in `brokers.wire`)."""
 
 from __future__ import annotations
 
@@ -38,16 +34,3 @@ def message(message_id: str, event: ev.HistoryEvent, visible_at: datetime | None
 def unique_message(event: ev.HistoryEvent, visible_at: datetime | None = None) -> NewInboxMessage:
     return message(f"msg:{uuid.uuid4().hex}", event, visible_at)
 
-
-def timer_message_id(generation: int, timer_id: int) -> str:
-    return f"timer:{generation}:{timer_id}"
-
-
-def message_generation(message_id: str) -> int | None:
-    """The generation a generation-scoped message belongs to, else None."""
-    kind, _, rest = message_id.partition(":")
-    if kind in ("task", "timer"):
-        generation, _, _ = rest.partition(":")
-        if generation.isdigit():
-            return int(generation)
-    return None

@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from brokers import wire
 from brokers.liveness import RECOVERY_GRACE_SECONDS, BrokerWatch
 from brokers.queues import DELIVER_TASK, activity_name_of, activity_queue, workflow_queue
-from orchestrator.effects import activity_key
 from orchestrator.service import OrchestratorService
 from persistence.records import OUTBOX_ACTIVITY, OutboxRecord
 
@@ -182,9 +182,12 @@ def _call_of(name: str, args: tuple[Any, ...]) -> tuple[str, str] | None:
     for an activity; None for anything else. Rows of other apps are not found later."""
     try:
         if activity_name_of(name) is not None:
-            return args[0]["instance_id"], activity_key(args[0]["generation"], args[0]["task_id"])
-        if name == DELIVER_TASK and str(args[1]["message_id"]).startswith("task:"):
-            return str(args[0]), str(args[1]["message_id"])
+            request = wire.ActivityRequest.from_wire(args[0])
+            return request.instance_id, request.result_message_id
+        if name == DELIVER_TASK:
+            message = wire.ResultMessage.from_wire(args[1])
+            if wire.is_task_result(message.message_id):
+                return str(args[0]), message.message_id
     except (IndexError, KeyError, TypeError):
         pass
     return None
@@ -222,9 +225,11 @@ def resend(service: OrchestratorService, rows: Sequence[OutboxRecord], why: Call
     `why(row)`; returns how many were sent."""
     todo = current(service, rows)
     for _, row in todo:
-        request = json.loads(row.payload)
-        what = f"activity {request.get('name')} ({row.dedup_key}, attempt {request.get('attempt')})" \
-            if row.kind == OUTBOX_ACTIVITY else row.kind
+        if row.kind == OUTBOX_ACTIVITY:
+            request = wire.ActivityRequest.from_wire(json.loads(row.payload))
+            what = f"activity {request.name} ({row.dedup_key}, attempt {request.attempt})"
+        else:
+            what = row.kind
         log.warning("re-sent %s of instance %s: %s", what, row.instance_id, why(row),
                     extra={"instance_id": row.instance_id})
     service.publish(todo)

@@ -19,7 +19,7 @@ from typing import Any
 from celery import Celery
 from celery_batches import Batches, SimpleRequest
 
-from brokers import liveness, messages, queues
+from brokers import liveness, messages, queues, wire
 from orchestrator import recovery, ticker
 from orchestrator.service import OrchestratorService, Publisher
 from persistence.errors import StoreUnavailable
@@ -59,8 +59,8 @@ class CeleryPublisher(Publisher):
     def orchestrate(self, app_id: str, instance_ids: Sequence[str]) -> None:
         messages.publish_orchestrate(self.app, app_id, instance_ids, producer=self._producer())
 
-    def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
-        messages.publish_activity(self.app, app_id, pool, request, producer=self._producer())
+    def activity(self, app_id: str, request: wire.ActivityRequest) -> None:
+        messages.publish_activity(self.app, app_id, request, producer=self._producer())
 
     def _producer(self) -> Any:
         return getattr(self._local, "producer", None)
@@ -159,7 +159,7 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
     @app.task(name=queues.DELIVER_TASK, base=BatchTask, bind=True, flush_every=batch_size,
               flush_interval=linger, shared=False, acks_late=True, ignore_result=True)
     def deliver(self: BatchTask, requests: list[SimpleRequest]) -> None:
-        results = [(request.args[0], request.args[1]) for request in requests]
+        results = [(request.args[0], wire.ResultMessage.from_wire(request.args[1])) for request in requests]
         error: BaseException | None = None
         try:
             with slots, contextlib.ExitStack() as holds:
@@ -174,7 +174,7 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
                         len(requests), exc, extra={"app_id": service.app_id})
             for request in requests:
                 retries = int(request.kwargs.get("retries", 0))
-                messages.publish_deliver(app, service.app_id, request.args[0], request.args[1],
+                messages.publish_deliver(app, service.app_id, request.args[0], wire.ResultMessage.from_wire(request.args[1]),
                                          retries=retries + 1, countdown=retry_delay(retries))
         except Exception as exc:
             error = exc

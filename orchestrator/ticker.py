@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from brokers import wire
 from brokers.liveness import BrokerWatch
 from orchestrator import inbox, recovery
 from orchestrator.engine import events as ev
@@ -39,7 +40,7 @@ class TickReport:
 
 def timer_fired_message(timer: TimerRecord) -> NewInboxMessage:
     fired = ev.TimerFired(inbox.naive_utc(timer.fire_at), timer.timer_id, inbox.naive_utc(timer.fire_at))
-    return inbox.message(inbox.timer_message_id(timer.generation, timer.timer_id), fired)
+    return inbox.message(wire.timer_message_id(timer.generation, timer.timer_id), fired)
 
 
 def tick(
@@ -86,7 +87,7 @@ _RETENTION_STATUS = {"anyTerminal": None, "completed": "COMPLETED", "failed": "F
 def purge_expired(service: OrchestratorService, now: datetime, batch: int = 100) -> int:
     """Purge terminal instances older than the retention policy (with their children)."""
     purged = 0
-    for key, age in service.retention.items():
+    for key, age in service.rules.retention.items():
         for instance_id in service.store.expired_roots(_RETENTION_STATUS[key], now - age, limit=batch):
             try:
                 service.store.purge(instance_id, recursive=True)
@@ -98,7 +99,7 @@ def purge_expired(service: OrchestratorService, now: datetime, batch: int = 100)
 
 def _resend_outbox(service: OrchestratorService, now: datetime, watch: BrokerWatch | None) -> int:
     # claimed (SKIP LOCKED): concurrent ticks never re-send the same row
-    rows = service.store.claim_due_outbox(now, hold_until=now + service.activity_lease)
+    rows = service.store.claim_due_outbox(now, hold_until=now + service.rules.activity_lease)
     if rows and watch is not None:
         held = recovery.held_calls(watch, service.app_id)  # running: the claim renewed their lease
         rows = [r for r in rows if r.kind != OUTBOX_ACTIVITY or (r.instance_id, r.dedup_key) not in held]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import os
 from datetime import datetime, timezone
 from typing import Any
 
+from brokers import wire
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine import propagation as prop
@@ -27,24 +27,19 @@ from security.policy import DENIED_MESSAGE, DENIED_TYPE
 log = logging.getLogger("ledgerflow.worker")
 
 
-def result_message_id(generation: int, task_id: int) -> str:
-    """One inbox message per task result: a redelivered result is dropped, not applied twice."""
-    return f"task:{generation}:{task_id}"
-
-
-def run_activity(registry: Registry, request: dict[str, Any],
+def run_activity(registry: Registry, request: wire.ActivityRequest,
                  security: sec_context.SecurityContext | None = None, *, app_id: str | None = None,
-                 refuse: ev.FailureDetails | None = None) -> dict[str, Any]:
+                 refuse: ev.FailureDetails | None = None) -> wire.ResultMessage:
     """Run the activity named in `request`; never raises. Returns the inbox message.
 
     Before running it: the propagated history is verified (signing on) and this app's
     access policies are checked against the caller's verified identity; a denial fails the
     call at once with error_type WorkflowAccessPolicyDenied. With `refuse` the call is not
     run and fails with that (the delivery cap, `workers.limits.DeliveryCap`)."""
-    name, task_id = request["name"], request["task_id"]
+    name, task_id = request.name, request.task_id
     now = wall_clock()
     try:
-        security = security or worker_security(request, app_id)
+        security = security or worker_security(app_id)
         propagated = _propagated(security, request)
         refusal = refuse or _access_refusal(security, request, propagated)
     except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
@@ -54,21 +49,15 @@ def run_activity(registry: Registry, request: dict[str, Any],
         propagated = None
     if refusal is not None:
         log.warning("activity refused: %s", refusal.message,
-                    extra={"instance_id": request["instance_id"], "activity": name, "task_id": task_id})
+                    extra={"instance_id": request.instance_id, "activity": name, "task_id": task_id})
         return result_message(request, ev.TaskFailed(now, task_id, refusal), security)
-    ctx = WorkflowActivityContext(
-        request["instance_id"],
-        task_id,
-        request["execution_id"],
-        attempt=request.get("attempt", 1),
-        app_id=request.get("app_id"),
-        propagated_history=propagated,
-    )
+    ctx = WorkflowActivityContext(request.instance_id, task_id, request.execution_id, attempt=request.attempt,
+                                  app_id=request.app_id, propagated_history=propagated)
     log.info("activity start", extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
     try:
-        check_payload(request.get("input"), f"Input of activity '{name}'")
+        check_payload(request.input, f"Input of activity '{name}'")
         fn = registry.activity(name)
-        result = call_with_input(fn, ctx, from_json(request.get("input")))
+        result = call_with_input(fn, ctx, from_json(request.input))
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))
         output = check_payload(to_json(result, what=f"Output of activity '{name}'"), f"Output of activity '{name}'")
@@ -106,15 +95,15 @@ def check_payload(text: str | None, what: str) -> str | None:
     return text
 
 
-def worker_security(request: dict[str, Any], app_id: str | None = None) -> sec_context.SecurityContext:
+def worker_security(app_id: str | None = None) -> sec_context.SecurityContext:
     """This worker's security context: its app is `app_id` (the app whose queue it serves),
     else LEDGERFLOW_APP_ID; never a field of the request."""
     own = app_id or os.environ.get("LEDGERFLOW_APP_ID") or os.environ.get("APP_ID") or "default"
     return sec_context.current(own)
 
 
-def _propagated(security: sec_context.SecurityContext, request: dict[str, Any]) -> prop.PropagatedHistory | None:
-    text = request.get("propagated")
+def _propagated(security: sec_context.SecurityContext, request: wire.ActivityRequest) -> prop.PropagatedHistory | None:
+    text = request.propagated
     if not text:
         return None
     if security.signing:
@@ -123,7 +112,7 @@ def _propagated(security: sec_context.SecurityContext, request: dict[str, Any]) 
     return prop.parse(text, verified=security.signing)
 
 
-def _access_refusal(security: sec_context.SecurityContext, request: dict[str, Any],
+def _access_refusal(security: sec_context.SecurityContext, request: wire.ActivityRequest,
                     propagated: prop.PropagatedHistory | None) -> ev.FailureDetails | None:
     policies = security.policies
     if policies is None or not policies.governs(security.app_id):
@@ -131,41 +120,34 @@ def _access_refusal(security: sec_context.SecurityContext, request: dict[str, An
     caller: str | None = None
     if security.signing:  # the identity comes from the caller's certificate, never from a field
         assert security.trust is not None
-        canonical = json.dumps({k: v for k, v in request.items() if k != "caller"}, sort_keys=True,
-                               separators=(",", ":"))
         try:
-            caller = attest.verify(security.trust, request.get("caller"), attest.REQUEST, canonical)
+            caller = attest.verify(security.trust, request.caller, attest.REQUEST, request.canonical())
         except VerificationError as exc:
             log.warning("activity request without a valid caller attestation: %s", exc)
-    elif request.get("app_id") == security.app_id:
+    elif request.app_id == security.app_id:
         caller = security.app_id  # no identity to be had: a same-app call counts as a self-call
-    decision = policies.decide(callee_app=security.app_id, caller_app=caller, kind="activity", name=request["name"],
+    decision = policies.decide(callee_app=security.app_id, caller_app=caller, kind="activity", name=request.name,
                                operation="schedule", timeline=propagated.timeline() if propagated else None,
                                signing=security.signing)
     if decision:
         return None
-    log.warning("denied activity %s to caller %s: %s", request["name"], caller or "(unverified)", decision.reason)
+    log.warning("denied activity %s to caller %s: %s", request.name, caller or "(unverified)", decision.reason)
     return ev.FailureDetails(DENIED_MESSAGE, DENIED_TYPE)
 
 
-def result_message(request: dict[str, Any], event: ev.HistoryEvent,
-                   security: sec_context.SecurityContext | None = None, *, app_id: str | None = None) -> dict[str, Any]:
+def result_message(request: wire.ActivityRequest, event: ev.HistoryEvent,
+                   security: sec_context.SecurityContext | None = None, *,
+                   app_id: str | None = None) -> wire.ResultMessage:
     """The inbox message for the owner; with signing on, attested by this app."""
     type_name, payload = codec.encode(event)
     try:
-        security = security or worker_security(request, app_id)
+        security = security or worker_security(app_id)
     except sec_context.SigningConfigurationError:
         security = None
     if security is not None and security.identity is not None:
-        att = attest.attest(security.identity, attest.COMPLETION, request["instance_id"], type_name, payload)
+        att = attest.attest(security.identity, attest.COMPLETION, request.instance_id, type_name, payload)
         payload = attest.embed(payload, att)
-    return {
-        "message_id": result_message_id(request["generation"], request["task_id"]),
-        "type": type_name,
-        "payload": payload,
-        "generation": request["generation"],
-        "run": request.get("run"),
-    }
+    return wire.ResultMessage(request.result_message_id, type_name, payload, request.generation, request.run)
 
 
 def wall_clock() -> datetime:

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from brokers.deliveries import CallMemory, call_key
+from brokers import wire
+from brokers.deliveries import CallMemory
 from brokers.limits import NameLimiter
 from orchestrator.engine import events as ev
 
@@ -64,22 +65,22 @@ class DeliveryCap:
         self.limit = limit
         self.remember_seconds = remember_seconds
 
-    def begin(self, request: dict[str, Any]) -> tuple[dict[str, Any] | None, ev.FailureDetails | None]:
+    def begin(self, request: wire.ActivityRequest) -> tuple[wire.ResultMessage | None, ev.FailureDetails | None]:
         """Count this start. Returns (the result message this call already sent, or None;
         the failure to answer with when the call is parked, or None). Call `end` after a run:
         a process that dies before it leaves the count raised."""
         if self.memory is None:
             return None, None
-        result, starts = self.memory.begin(call_key(request))
+        result, starts = self.memory.begin(request.delivery_key)
         died = starts - 1
         if result is not None or self.limit <= 0 or died < self.limit:
             return result, None
         return None, ev.FailureDetails(
-            f"Activity '{request['name']}' of workflow instance '{request['instance_id']}' was not run again: "
+            f"Activity '{request.name}' of workflow instance '{request.instance_id}' was not run again: "
             f"its worker process died on each of its last {died} deliveries (killed, out of memory, or a "
             "crash in native code). Fix the activity, then rerun or purge the instance; "
             "LEDGERFLOW_MAX_DELIVERIES sets the cap.", DELIVERY_LIMIT_EXCEEDED)
 
-    def end(self, request: dict[str, Any], message: dict[str, Any]) -> None:
+    def end(self, request: wire.ActivityRequest, message: wire.ResultMessage) -> None:
         if self.memory is not None:
-            self.memory.end(call_key(request), message, self.remember_seconds)
+            self.memory.end(request.delivery_key, message, self.remember_seconds)

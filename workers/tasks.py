@@ -13,12 +13,12 @@ from typing import Any
 
 from celery import Celery, signals
 
-from brokers import liveness, messages, queues
+from brokers import liveness, messages, queues, wire
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
-from workers.activity import result_message, result_message_id, run_activity, wall_clock
+from workers.activity import result_message, run_activity, wall_clock
 from telemetry import metrics, tracing
 from workers.limits import ActivityGate, DeliveryCap
 
@@ -46,11 +46,12 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         if activity in registry.activity_names():  # registered after the worker started
             register_activity_task(app, registry, activity, gate, cap, held)
             sender.update_strategies()
-            messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)
+            messages.publish_activity(app, _queue_app(message, request), request)
             return
         failure = failure_from_exception(ActivityNotRegisteredError(f"Activity function named '{activity}' was not registered!"))
-        event = ev.TaskFailed(wall_clock(), request["task_id"], failure)
-        messages.publish_deliver(app, request["app_id"], request["instance_id"], result_message(request, event, app_id=own_app_id(app)))
+        event = ev.TaskFailed(wall_clock(), request.task_id, failure)
+        messages.publish_deliver(app, request.app_id, request.instance_id,
+                                 result_message(request, event, app_id=own_app_id(app)))
 
     signals.task_unknown.connect(on_unknown, weak=False)
 
@@ -61,42 +62,43 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
     if task_name in app.tasks:
         return
 
-    def run(self: Any, request: dict[str, Any]) -> None:
-        with liveness.holding(held, held_call(task_name, (request,))) as mine:
+    def run(self: Any, body: dict[str, Any]) -> None:
+        request = wire.ActivityRequest.from_wire(body)
+        with liveness.holding(held, held_call(task_name, (body,))) as mine:
             if not mine:
                 metrics.redelivered("held_elsewhere")
                 log.info("activity call held by another live worker: this copy is not run", extra={
-                    "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
+                    "instance_id": request.instance_id, "activity": name, "task_id": request.task_id})
                 return
             with gate.enter(self, name):
                 message, parked = cap.begin(request)
                 if message is not None:  # a re-sent copy of a call that already finished
                     metrics.redelivered("duplicate_call")
                     log.info("activity already ran: its result is sent again", extra={
-                        "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
+                        "instance_id": request.instance_id, "activity": name, "task_id": request.task_id})
                 else:
                     message = _run_observed(self, registry, request, own_app_id(app), parked)
                 cap.end(request, message)
-            messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
+            messages.publish_deliver(app, request.app_id, request.instance_id, message)
 
     run.__name__ = run.__qualname__ = name
     app.task(name=task_name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, max_retries=None,
              ignore_result=True)(run)
 
 
-def _run_observed(task: Any, registry: Registry, request: dict[str, Any], app_id: str | None,
-                  parked: ev.FailureDetails | None) -> dict[str, Any]:
+def _run_observed(task: Any, registry: Registry, request: wire.ActivityRequest, app_id: str | None,
+                  parked: ev.FailureDetails | None) -> wire.ResultMessage:
     """`run_activity` inside the `activity:{name}` server span (a child of the orchestrator's
     client span, from the `traceparent` header), counted and timed."""
-    name = request["name"]
-    traceparent = getattr(task.request, tracing.TRACEPARENT, None) or request.get(tracing.TRACEPARENT)
-    attrs = tracing.attributes("activity", name, request["instance_id"], request["app_id"], request["task_id"])
+    name = request.name
+    traceparent = getattr(task.request, tracing.TRACEPARENT, None) or request.traceparent
+    attrs = tracing.attributes("activity", name, request.instance_id, request.app_id, request.task_id)
     began = time.perf_counter()
     with tracing.running(f"activity:{name}", traceparent, attrs) as span:
         message = run_activity(registry, request, app_id=app_id, refuse=parked)
-        failed = message["type"] != "TaskCompleted"
+        failed = message.type != "TaskCompleted"
         if failed and span is not None:
-            failure = codec.decode(message["type"], message["payload"]).failure  # type: ignore[attr-defined]
+            failure = codec.decode(message.type, message.payload).failure  # type: ignore[attr-defined]
             tracing.fail(span, failure.error_type, failure.message)
         if span is not None:
             span.set_attribute("durabletask.task.status", "Failed" if failed else "Completed")
@@ -111,9 +113,8 @@ def held_call(name: str, args: tuple[Any, ...]) -> liveness.Held | None:
     worker dies, its owner's tick sends the call again (the same execution id)."""
     if queues.activity_name_of(name) is None:
         return None
-    request = args[0]
-    return liveness.Held(request["app_id"], request["instance_id"],
-                         result_message_id(request["generation"], request["task_id"]))
+    request = wire.ActivityRequest.from_wire(args[0])
+    return liveness.Held(request.app_id, request.instance_id, request.result_message_id)
 
 
 def own_app_id(app: Celery) -> str | None:
@@ -124,17 +125,17 @@ def own_app_id(app: Celery) -> str | None:
         queue.endswith(".workflows") else None
 
 
-def _request_of(message: Any) -> dict[str, Any] | None:
+def _request_of(message: Any) -> wire.ActivityRequest | None:
     try:
         body = message.decode()
         args = body[0] if isinstance(body, (list, tuple)) else body["args"]
-        return args[0]
+        return wire.ActivityRequest.from_wire(args[0])
     except Exception:  # malformed: nothing to answer
         log.warning("unknown activity message without a readable request was dropped")
         return None
 
 
-def _queue_app(message: Any, request: dict[str, Any]) -> str:
+def _queue_app(message: Any, request: wire.ActivityRequest) -> str:
     routing = (message.delivery_info or {}).get("routing_key", "")
     parts = routing.split(".")
-    return parts[1] if len(parts) >= 3 else request.get("target_app_id") or request["app_id"]
+    return parts[1] if len(parts) >= 3 else request.target_app_id or request.app_id

@@ -30,6 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 import ledgerflow as wf
 from ledgerflow.registration import Registrar
+from brokers import wire
 from orchestrator.service import Publisher
 
 APP = "d3"
@@ -74,12 +75,12 @@ class Crash(Exception):
 class FakePublisher(Publisher):
     def __init__(self) -> None:
         self.wakes: list[str] = []
-        self.activities: list[dict[str, Any]] = []
+        self.activities: list[wire.ActivityRequest] = []
 
     def orchestrate(self, app_id: str, instance_ids: Sequence[str]) -> None:
         self.wakes.extend(instance_ids)
 
-    def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
+    def activity(self, app_id: str, request: wire.ActivityRequest) -> None:
         self.activities.append(request)
 
 
@@ -103,6 +104,7 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
     from ledgerflow.config import Settings
     from ledgerflow.management import WorkflowManager
     from orchestrator import faults, ticker
+    from orchestrator.rules import AppRules
     from orchestrator.service import OrchestratorService
     from persistence import records
     from persistence.store import Store
@@ -123,7 +125,7 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
             ticker.utcnow = self.now
             self.broker = FakePublisher()
             self.service = OrchestratorService(self.store, registrar.registry, self.broker, APP,
-                                               activity_lease=timedelta(seconds=30), clock=self.now)
+                                               rules=AppRules(activity_lease=timedelta(seconds=30)), clock=self.now)
             self.manager = WorkflowManager(Settings(database_url=self.url, broker_url="memory://localhost/",
                                                     app_id=APP), store=self.store)
             self.manager._wake = lambda app_id, iid: self.broker.orchestrate(app_id, [iid])
@@ -247,10 +249,10 @@ def make_machine(stats: dict[str, int]) -> type[RuleBasedStateMachine]:
                 setattr(faults, name, original)
 
         # -- helpers
-        def _deliver(self, request: dict[str, Any]) -> None:
+        def _deliver(self, request: wire.ActivityRequest) -> None:
             message = run_activity(registrar.registry, request, app_id=APP)
-            self.results.append((request["instance_id"], message))
-            self.service.deliver(request["instance_id"], message)
+            self.results.append((request.instance_id, message))
+            self.service.deliver(request.instance_id, message)
 
         def _tolerant(self, op: Any, name: str) -> None:
             try:

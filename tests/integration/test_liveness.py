@@ -7,13 +7,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from celery import Celery
 from celery.worker import state
 
-from brokers import liveness
+from brokers import liveness, wire
 from workers.tasks import held_call
 
 pytestmark = pytest.mark.integration
@@ -27,7 +28,9 @@ class FakeRequest:
 
 
 def _call(instance_id: str, task_id: int) -> dict[str, Any]:
-    return {"app_id": "orders", "instance_id": instance_id, "generation": 0, "task_id": task_id}
+    return wire.ActivityRequest(instance_id=instance_id, app_id="orders", target_app_id="orders", pool=None,
+                                generation=0, run=None, task_id=task_id, name="charge", input=None,
+                                execution_id=f"{instance_id}:{task_id}").to_wire()
 
 
 @pytest.fixture
@@ -123,9 +126,8 @@ def machine() -> Iterator[Any]:
     model.teardown()
 
 
-def _member(app: str, request: dict[str, Any], holder: str) -> str:
-    return liveness.Held(app, request["instance_id"], f"task:{request['generation']}:{request['task_id']}",
-                         holder).member()
+def _member(app: str, request: wire.ActivityRequest, holder: str) -> str:
+    return liveness.Held(app, request.instance_id, request.result_message_id, holder).member()
 
 
 def test_the_tick_re_sends_a_call_whose_holder_died_and_nothing_else(machine, redis_url: str, redis_server: Any,
@@ -141,9 +143,9 @@ def test_the_tick_re_sends_a_call_whose_holder_died_and_nothing_else(machine, re
     with caplog.at_level("WARNING", logger="ledgerflow.recovery"):
         ticker.tick(machine.service, watch=watch)
         ticker.tick(machine.service, watch=watch)  # claimed once
-    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+    assert [r.execution_id for r in machine.broker.activities] == [request.execution_id] * 2
     [line] = [r.getMessage() for r in caplog.records if "re-sent activity" in r.getMessage()]
-    assert request["instance_id"] in line and "w1:42:ab stopped renewing" in line
+    assert request.instance_id in line and "w1:42:ab stopped renewing" in line
 
 
 def test_after_a_broker_data_loss_the_tick_re_sends_calls_no_one_holds(machine, redis_url: str,
@@ -164,21 +166,21 @@ def test_after_a_broker_data_loss_the_tick_re_sends_calls_no_one_holds(machine, 
     woken = len(machine.broker.wakes)
     redis_server.command("FLUSHALL")
     ticker.tick(machine.service, watch=watch)
-    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 3
-    assert machine.broker.wakes[woken:] == [request["instance_id"]]
+    assert [r.execution_id for r in machine.broker.activities] == [request.execution_id] * 3
+    assert machine.broker.wakes[woken:] == [request.instance_id]
 
 
-def _kombu_message(request: dict[str, Any], tag: str) -> dict[str, Any]:
+def _kombu_message(request: wire.ActivityRequest, tag: str) -> dict[str, Any]:
     """A Celery activity message as kombu stores it in Redis."""
     import base64
     import json
 
-    body = base64.b64encode(json.dumps([[request], {}, {}]).encode()).decode()
-    return {"body": body, "headers": {"task": f"ledgerflow.activity.{request['name']}"},
+    body = base64.b64encode(json.dumps([[request.to_wire()], {}, {}]).encode()).decode()
+    return {"body": body, "headers": {"task": f"ledgerflow.activity.{request.name}"},
             "properties": {"body_encoding": "base64", "delivery_tag": tag}, "content-type": "application/json"}
 
 
-def _unacked(redis_server: Any, tag: str, request: dict[str, Any], received_at: float) -> None:
+def _unacked(redis_server: Any, tag: str, request: wire.ActivityRequest, received_at: float) -> None:
     """What kombu writes when a consumer receives a message (QoS.append)."""
     import json
 
@@ -202,7 +204,7 @@ def test_a_call_received_by_a_worker_that_died_before_marking_it_is_taken_over(m
     redis_server.command("DEL", liveness.live_key(app))
     ticker.tick(machine.service, watch=watch)
     ticker.tick(machine.service, watch=watch)  # taken over once
-    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+    assert [r.execution_id for r in machine.broker.activities] == [request.execution_id] * 2
     assert int(redis_server.command("HLEN", liveness.UNACKED)) == 0  # Redis will not restore it later
 
 
@@ -220,17 +222,17 @@ def test_after_a_death_calls_in_no_queue_and_held_by_no_one_are_re_sent(machine,
     watch = liveness.BrokerWatch(redis_url, grace_seconds=3600)
     app, [request] = machine.service.app_id, machine.broker.activities
     machine.offset = timedelta(seconds=10)  # the call was published a while ago
-    queue = activity_queue(request["target_app_id"], request.get("pool"))
+    queue = activity_queue(request.target_app_id, request.pool)
     redis_server.command("LPUSH", queue, json.dumps(_kombu_message(request, "tag-1")))  # still queued
-    redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, {**request, "instance_id": "other"}, "w1"))
+    redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, replace(request, instance_id="other"), "w1"))
     ticker.tick(machine.service, watch=watch)  # a death found: the sweep finds the call queued
     assert len(machine.broker.activities) == 1
     redis_server.command("DEL", queue)
     ticker.tick(machine.service, watch=watch)  # no death found: no sweep
     assert len(machine.broker.activities) == 1
-    redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, {**request, "instance_id": "other"}, "w1"))
+    redis_server.command("ZADD", liveness.live_key(app), 0, _member(app, replace(request, instance_id="other"), "w1"))
     ticker.tick(machine.service, watch=watch)
-    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+    assert [r.execution_id for r in machine.broker.activities] == [request.execution_id] * 2
 
 
 def test_the_audit_re_sends_a_call_found_nowhere_at_two_audits(machine, redis_url: str, redis_server: Any,
@@ -248,7 +250,7 @@ def test_the_audit_re_sends_a_call_found_nowhere_at_two_audits(machine, redis_ur
     app, [request] = machine.service.app_id, machine.broker.activities
     audit_key = f"ledgerflow:audit:{app}"
     machine.offset = timedelta(seconds=recovery.AUDIT_SECONDS + 2)  # published long enough ago
-    queue = activity_queue(request["target_app_id"], request.get("pool"))
+    queue = activity_queue(request.target_app_id, request.pool)
     redis_server.command("LPUSH", queue, json.dumps(_kombu_message(request, "tag-1")))
     for _ in range(3):  # merely queued
         ticker.tick(machine.service, watch=watch)
@@ -261,9 +263,9 @@ def test_the_audit_re_sends_a_call_found_nowhere_at_two_audits(machine, redis_ur
     redis_server.command("DEL", audit_key)
     with caplog.at_level("WARNING", logger="ledgerflow.recovery"):
         ticker.tick(machine.service, watch=watch)  # nowhere again: sent again
-    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+    assert [r.execution_id for r in machine.broker.activities] == [request.execution_id] * 2
     [line] = [r.getMessage() for r in caplog.records if "re-sent activity" in r.getMessage()]
-    assert request["instance_id"] in line and "at two audits" in line
+    assert request.instance_id in line and "at two audits" in line
 
 
 def test_one_tick_of_an_app_recovers_at_a_time(machine, redis_url: str, redis_server: Any) -> None:
@@ -280,4 +282,4 @@ def test_one_tick_of_an_app_recovers_at_a_time(machine, redis_url: str, redis_se
         ticker.tick(machine.service, watch=watch)  # another tick, meanwhile
         assert len(machine.broker.activities) == 1
     ticker.tick(machine.service, watch=watch)
-    assert [r["execution_id"] for r in machine.broker.activities] == [request["execution_id"]] * 2
+    assert [r.execution_id for r in machine.broker.activities] == [request.execution_id] * 2

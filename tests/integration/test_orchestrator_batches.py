@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledgerflow as wf
+from brokers import wire
 from ledgerflow.registration import Registrar
 from orchestrator import faults, inbox
 from orchestrator.engine import events as ev
@@ -46,13 +47,13 @@ def count_up(ctx: wf.DaprWorkflowContext, n: int):
 
 class Recorder(Publisher):
     def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
+        self.calls: list[wire.ActivityRequest] = []
         self.wakes: list[str] = []
 
     def orchestrate(self, app_id: str, instance_ids: Any) -> None:
         self.wakes.extend(instance_ids)
 
-    def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
+    def activity(self, app_id: str, request: wire.ActivityRequest) -> None:
         self.calls.append(request)
 
 
@@ -76,7 +77,7 @@ def run_to_end(service: OrchestratorService, publisher: Recorder, ids: list[str]
     batches += 1
     while publisher.calls:
         calls, publisher.calls = publisher.calls, []
-        service.drive([], [(r["instance_id"], run_activity(registrar.registry, r)) for r in calls])
+        service.drive([], [(r.instance_id, run_activity(registrar.registry, r)) for r in calls])
         batches += 1
     return batches
 
@@ -111,7 +112,7 @@ def test_a_poisoned_instance_fails_alone(pg_store: Store, caplog: pytest.LogCapt
         conn.execute(sa.text("INSERT INTO history_events (instance_id, generation, sequence, type, payload, timestamp)"
                              " VALUES ('p-2', 0, :seq, 'OrchestratorStarted', '{}', now())"), {"seq": taken})
     calls, publisher.calls = publisher.calls, []
-    outcome = service.drive([], [(r["instance_id"], run_activity(registrar.registry, r)) for r in calls])
+    outcome = service.drive([], [(r.instance_id, run_activity(registrar.registry, r)) for r in calls])
     assert outcome.failed == ["p-2"]
     assert sorted(outcome.stepped) == ["p-0", "p-1", "p-3", "p-4"]
     for iid in ("p-0", "p-1", "p-3", "p-4"):
@@ -129,7 +130,7 @@ def test_a_batch_whose_connection_dies_is_retried_without_duplicates(
     ids = [f"c-{i}" for i in range(6)]
     start(pg_store, ids, 2)
     service.drive(ids)
-    results = [(r["instance_id"], run_activity(registrar.registry, r)) for r in publisher.calls]
+    results = [(r.instance_id, run_activity(registrar.registry, r)) for r in publisher.calls]
     publisher.calls = []
     killer = sa.create_engine(postgres_db_url)
     killed: list[int] = []

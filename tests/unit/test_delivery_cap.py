@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from brokers.deliveries import CallMemory
+from brokers.wire import ActivityRequest, ResultMessage
 from workers.limits import DELIVERY_LIMIT_EXCEEDED, DeliveryCap
 
-REQUEST = {"execution_id": "e1", "attempt": 1, "name": "charge", "instance_id": "order-7"}
-RESULT = {"message_id": "task:0:0", "type": "TaskCompleted", "payload": "{}"}
+REQUEST = ActivityRequest(instance_id="order-7", app_id="orders", target_app_id="orders", pool=None, generation=0,
+                          run=None, task_id=0, name="charge", input=None, execution_id="e1", attempt=1)
+RESULT = ResultMessage("task:0:0", "TaskCompleted", "{}", 0)
 
 
-def _die_inside(cap: DeliveryCap, request: dict = REQUEST) -> None:
+def _die_inside(cap: DeliveryCap, request: ActivityRequest = REQUEST) -> None:
     """A delivery whose process dies mid-run: `end` is never called."""
     assert cap.begin(request) == (None, None)
 
@@ -29,7 +33,7 @@ def test_a_finished_run_clears_the_count_and_other_calls_are_counted_apart() -> 
     assert cap.begin(REQUEST) == (None, None)  # a death, then a normal run: the count starts over
     cap.end(REQUEST, RESULT)
     _die_inside(cap)
-    _die_inside(cap, {**REQUEST, "attempt": 2})  # a retry is another call
+    _die_inside(cap, replace(REQUEST, attempt=2))  # a retry is another call
     assert cap.begin(REQUEST) == (None, None)
 
 

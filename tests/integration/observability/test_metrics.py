@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from brokers import wire
 from ledgerflow.api import ApiSettings, create_app
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
@@ -62,8 +64,7 @@ def test_each_metric_moves_when_its_event_happens(embedded: tuple[Any, WorkflowM
     assert wait_for(lambda: _ended(client, bad), 30, 0.05, "the workflow fails") == "FAILED"
     # a result for a finished run is dropped (a late duplicate)
     assert app.wfr.service is not None
-    assert not app.wfr.service.deliver(ok, {"message_id": "task:0:0", "type": "TaskCompleted", "payload": "{}",
-                                            "generation": 0})
+    assert not app.wfr.service.deliver(ok, wire.ResultMessage("task:0:0", "TaskCompleted", "{}", 0))
     # an app no orchestrator serves here: its start message waits in the inbox
     assert client.post(f"{BASE}/observed/start", params={"instanceID": stuck, "appID": "elsewhere"}).status_code == 202
     wait_for(lambda: _metric(client.get("/metrics").text, "ledgerflow_inbox_backlog") >= 1, 10, 0.05,
@@ -104,7 +105,9 @@ def test_metrics_need_the_api_token_when_one_is_set(embedded: tuple[Any, Workflo
 def test_a_run_the_service_ends_itself_counts_as_finished(embedded: tuple[Any, WorkflowManager]) -> None:
     client, _ = embedded
     assert app.wfr.service is not None
-    app.wfr.service.max_history_events = 4  # the first activity result takes the history past it
+    service = app.wfr.service
+    # the first activity result takes the history past it
+    service.steps.rules = dataclasses.replace(service.rules, max_history_events=4)
     before = client.get("/metrics").text
     instance_id = f"full-{uuid.uuid4().hex[:6]}"
     assert client.post(f"{BASE}/failing/start", params={"instanceID": instance_id}, json="x").status_code == 202

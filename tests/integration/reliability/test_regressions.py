@@ -48,7 +48,7 @@ def test_an_activity_waiting_in_a_long_queue_is_re_sent_with_a_doubling_lease() 
             ticker.tick(machine.service)
             resends.append(len(sent) - 1)
         assert resends == [0, 1, 1, 2, 2, 3]
-        assert sent[-1]["execution_id"] == sent[0]["execution_id"]  # the same call, not a new one
+        assert sent[-1].execution_id == sent[0].execution_id  # the same call, not a new one
     finally:
         machine.teardown()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from brokers import wire
 from ledgerflow.access import ManagementAccess
 from ledgerflow.registration import Registrar
 from orchestrator import inbox, ticker
@@ -55,7 +56,7 @@ class _Publisher(Publisher):
     def orchestrate(self, app_id: str, instance_ids: Sequence[str]) -> None:
         self.bus.queue.extend(("orchestrate", app_id, instance_id) for instance_id in instance_ids)
 
-    def activity(self, app_id: str, pool: str | None, request: dict[str, Any]) -> None:
+    def activity(self, app_id: str, request: wire.ActivityRequest) -> None:
         self.bus.queue.append(("activity", app_id, request))
 
 
@@ -66,10 +67,10 @@ class Bus:
     registrars: dict[str, Registrar] = field(default_factory=dict)
     securities: dict[str, sec_context.SecurityContext] = field(default_factory=dict)
     queue: deque[tuple[str, str, Any]] = field(default_factory=deque)
-    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    results: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[tuple[str, wire.ActivityRequest]] = field(default_factory=list)
+    results: list[wire.ResultMessage] = field(default_factory=list)
     #: intercept an activity request before it runs (return None to drop it)
-    on_request: Callable[[str, dict[str, Any]], dict[str, Any] | None] | None = None
+    on_request: Callable[[str, wire.ActivityRequest], wire.ActivityRequest | None] | None = None
 
     def add_app(self, app_id: str, registrar: Registrar, security: sec_context.SecurityContext) -> OrchestratorService:
         service = OrchestratorService(self.store, registrar.registry, _Publisher(self), app_id, security=security)
@@ -111,7 +112,7 @@ class Bus:
                 continue  # nobody serves that app
             message = run_activity(self.registrars[app_id].registry, request, self.securities[app_id])
             self.results.append(message)
-            self.services[request["app_id"]].deliver(request["instance_id"], message)
+            self.services[request.app_id].deliver(request.instance_id, message)
         raise AssertionError("the bus did not go idle")
 
     def read(self, instance_id: str, app_id: str | None = None) -> Any:

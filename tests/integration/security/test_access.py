@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from brokers import wire
 from ledgerflow.access import ManagementAccess, WorkflowAccessDeniedError
 from orchestrator import inbox
 from orchestrator.engine import events as ev
@@ -71,14 +73,14 @@ def test_a1_no_policy_allows_a_rule_for_one_workflow_allows_only_it(row: RowRepo
     assert denied(outcome(bus, {"activity": "charge", "retry": True}, "e"))
     assert len([c for c in apps.CALLS if c[1] == "charge"]) == charges  # denied: never ran
     # the denied task failed with the policy's error type, at once and without retries
-    attempts = [r for app, r in bus.requests if r["instance_id"] == "e"]
+    attempts = [r for app, r in bus.requests if r.instance_id == "e"]
     assert len(attempts) == 1
     child = sqlite_store.get_instance("d:0000")
     assert child.status == "FAILED" and failure_of(sqlite_store, "d:0000")["error_type"] == DENIED_TYPE
     history = [e.type for e in sqlite_store.history("d:0000")]
     assert history == ["OrchestratorStarted", "ExecutionStarted", "ExecutionCompleted"]
     bus.read("d:0000")  # the refusal is signed like any history
-    results = [json.loads(m["payload"]) for m in bus.results if m["type"] == "TaskFailed"]
+    results = [json.loads(m.payload) for m in bus.results if m.type == "TaskFailed"]
     assert results[-1]["failure"]["error_type"] == DENIED_TYPE
     row.figure("no policy", "child and activity allowed")
     row.figure("rule for workflow invoice only", "invoice allowed; audit denied; activity charge denied at once, "
@@ -119,16 +121,16 @@ def test_requires_use_the_verified_propagated_history(sqlite_store: Store, tmp_p
     assert denied(outcome(bus, {"verify": True}, "no2"))  # not propagated
     assert denied(outcome(bus, {"verify": True, "child": "invoice"}, "no3"))
 
-    def forge(app: str, request: dict[str, Any]) -> dict[str, Any]:  # claim a step that never happened
-        if app == "billing" and request.get("propagated"):
-            request = dict(request, propagated=request["propagated"].replace("verify_customer", "verify_custome_"))
+    def forge(app: str, request: wire.ActivityRequest) -> wire.ActivityRequest:  # claim a step that never happened
+        if app == "billing" and request.propagated:
+            request = replace(request, propagated=request.propagated.replace("verify_customer", "verify_custome_"))
         return request
 
     bus.on_request = forge
     charges = len([c for c in apps.CALLS if c[1] == "charge"])
     status, failure = outcome(bus, {"verify": True, "scope": "OWN_HISTORY"}, "forged")
     assert status == "FAILED" and "propagated chunk 0 (checkout)" in failure["message"]
-    last = json.loads(bus.results[-1]["payload"])["failure"]
+    last = json.loads(bus.results[-1].payload)["failure"]
     assert last["error_type"] == "PropagationVerificationError"
     assert len([c for c in apps.CALLS if c[1] == "charge"]) == charges
 
@@ -162,30 +164,29 @@ def test_a2_bypass_attempts(row: RowReport, sqlite_store: Store, tmp_path: Path)
     ManagementAccess("billing", sec["billing"]).check("purge", record=record)  # billing itself may
 
     # a forged caller id on an activity request: mallory claims to be orders
-    genuine: list[dict[str, Any]] = []
+    genuine: list[wire.ActivityRequest] = []
     bus.on_request = lambda app, r: (genuine.append(r), None)[1] if app == "billing" else r
     policy(tmp_path / "resources", ONLY_INVOICE.replace("workflows:", "activities: [{name: charge}]\n      workflows:"))
     bus.start("orders", "checkout", {"activity": "charge", "input": 9}, "held")
     bus.run()
     bus.on_request = None
     [request] = genuine
-    from orchestrator.guard import request_canonical
     from workers.activity import run_activity
 
     forgeries = {
-        "claimed app_id, no attestation": {**request, "caller": None, "input": "1000"},
-        "orders' attestation on another input": {**request, "input": "1000"},
-        "mallory's own attestation claiming orders": {**request, "input": "1000", "caller": attest.attest(
-            sec["mallory"].identity, attest.REQUEST, request_canonical({**request, "input": "1000"}))},
+        "claimed app_id, no attestation": replace(request, caller=None, input="1000"),
+        "orders' attestation on another input": replace(request, input="1000"),
+        "mallory's own attestation claiming orders": replace(request, input="1000", caller=attest.attest(
+            sec["mallory"].identity, attest.REQUEST, replace(request, input="1000").canonical())),
     }
     for name, forged in forgeries.items():
         attempts += 1
         message = run_activity(apps.billing.registry, forged, sec["billing"])
-        failure = json.loads(message["payload"]).get("failure") or {}
+        failure = json.loads(message.payload).get("failure") or {}
         if failure.get("error_type") != DENIED_TYPE:
             BYPASSES.append(name)
     assert not [c for c in apps.CALLS if c[1] == "charge" and c[2] == 1000]
-    assert json.loads(run_activity(apps.billing.registry, request, sec["billing"])["payload"])["result"] == '"charged 9"'
+    assert json.loads(run_activity(apps.billing.registry, request, sec["billing"]).payload)["result"] == '"charged 9"'
 
     # a forged child start: mallory writes billing's audit child claiming orders as parent
     for caller in (None, "mallory"):

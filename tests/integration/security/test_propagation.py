@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from brokers import wire
 from persistence.store import Store
 from tests.integration.security import apps
 from tests.integration.security.harness import Bus, security_for
@@ -78,10 +80,10 @@ def test_continue_as_new_keeps_the_received_history(sqlite_store: Store, tmp_pat
 def test_a_tampered_chunk_is_refused_by_a_signing_receiver(sqlite_store: Store, tmp_path: Path) -> None:
     bus = bus_for(sqlite_store, tmp_path / "certs")
 
-    def tamper(app: str, request: dict) -> dict:
-        if request.get("propagated"):
-            assert "verified ann" in request["propagated"]
-            request = dict(request, propagated=request["propagated"].replace("verified ann", "verified bob"))
+    def tamper(app: str, request: wire.ActivityRequest) -> wire.ActivityRequest:
+        if request.propagated:
+            assert "verified ann" in request.propagated
+            request = replace(request, propagated=request.propagated.replace("verified ann", "verified bob"))
         return request
 
     bus.on_request = tamper

@@ -6,7 +6,6 @@ Each test is a reliability row (`@pytest.mark.row`): its detection counts are pr
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from brokers import wire
 from ledgerflow.access import HistoryTamperedError
 from orchestrator import inbox
 from orchestrator.engine import events as ev
@@ -352,14 +352,14 @@ def test_s3_completions_for_tasks_never_scheduled_are_rejected(row: RowReport, s
 def test_s3_cross_app_results_need_the_callees_attestation(row: RowReport, sqlite_store: Store, certs: Path) -> None:
     bus = orders_bus(sqlite_store, certs)
     bus.add_app("mallory", apps.mallory, security_for("mallory", certs))
-    held: list[dict[str, Any]] = []
+    held: list[wire.ActivityRequest] = []
     bus.on_request = lambda app, req: (held.append(req), None)[1] if app == "billing" else req
     iid = bus.start("orders", "checkout", {"input": 3}, "x1")
     bus.run()
     [request] = held
     now = inbox.naive_utc(utcnow())
-    genuine = ev.TaskCompleted(now, request["task_id"], '"charged 3"')
-    fake = ev.TaskCompleted(now, request["task_id"], '"charged 0"')
+    genuine = ev.TaskCompleted(now, request.task_id, '"charged 3"')
+    fake = ev.TaskCompleted(now, request.task_id, '"charged 0"')
     t, p = inbox.message("x", fake).type, inbox.message("x", fake).payload
     sec = bus.securities
     attempts = {
