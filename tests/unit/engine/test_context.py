@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from ledgerflow.registration import Registrar
 from orchestrator.engine import executor
 from orchestrator.engine.context import WorkflowContext
-from orchestrator.engine.registry import Registry
+from orchestrator.engine.state import RunState
 from tests.unit.engine.factories import INSTANCE, T0, Run, at, orchestrator_started, output, started, task_completed
 
 
@@ -62,7 +62,7 @@ def test_aware_orchestrator_started_gives_naive_utc_clock() -> None:
 
 
 def test_context_defaults_before_any_event() -> None:
-    ctx = WorkflowContext("x", Registry())
+    ctx = WorkflowContext(RunState("x"))
     assert (ctx.instance_id, ctx.is_replaying, ctx.current_utc_datetime) == ("x", False, datetime(1970, 1, 1))
     assert ctx.get_propagated_history() is None
 
@@ -105,8 +105,7 @@ def test_new_guid_values_are_uuids_distinct_per_call_and_per_instance() -> None:
 
 
 def test_new_guid_depends_on_workflow_time_not_wall_clock() -> None:
-    ctx = WorkflowContext("i-1", Registry())
-    ctx._now = T0
+    ctx = WorkflowContext(RunState("i-1", now=T0))
     assert ctx.new_guid() == str(
         uuid.uuid5(uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875"), f"i-1_{T0.isoformat()}_0")
     )
@@ -115,6 +114,6 @@ def test_new_guid_depends_on_workflow_time_not_wall_clock() -> None:
 def test_random_is_seeded_by_instance_id() -> None:
     import random
 
-    ctx = WorkflowContext("seed-me", Registry())
+    ctx = WorkflowContext(RunState("seed-me"))
     assert ctx.random() is ctx.random()
     assert ctx.random().random() == random.Random("seed-me").random()
