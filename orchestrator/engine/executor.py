@@ -94,7 +94,6 @@ class Replay:
         self.completion: act.CompleteOrchestration | None = None
         self.parent: ev.ParentInfo | None = None
         self.name: str | None = None
-        self.propagated: str | None = None
         self._suspended = False
         self._suspended_buffer: list[ev.HistoryEvent] = []
         self._current_started: ev.OrchestratorStarted | None = None
@@ -262,7 +261,7 @@ class Replay:
         if self.state.continue_as_new is not None:
             new_input, self._save_events = self.state.continue_as_new
             self.completion = act.CompleteOrchestration(CONTINUED_AS_NEW, new_input, parent=self.parent,
-                                                        propagated=self.propagated)
+                                                        propagated=self.state.propagated)
             return
         result = to_json(value, what=f"Output of workflow '{self.name}'")
         self.completion = act.CompleteOrchestration(COMPLETED, result, parent=self.parent)
@@ -282,7 +281,7 @@ class Replay:
 
     def _apply_execution_started(self, event: ev.ExecutionStarted) -> None:
         self.name, self.parent = event.name, event.parent
-        self.propagated = self.state.propagated = event.propagated
+        self.state.propagated = event.propagated
         recorded = self.state.version if self.state.is_replaying else None
         try:
             fn, version = self.registry.workflow(event.name, recorded)
