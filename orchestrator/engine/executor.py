@@ -11,14 +11,13 @@ generators) and fed only the events that came since.
 from __future__ import annotations
 
 import inspect
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
-from orchestrator.engine.context import ScheduledTask, TimerTask, WorkflowContext, to_naive_utc
+from orchestrator.engine.context import ScheduledTask, WorkflowContext, to_naive_utc
 from orchestrator.engine.errors import (
     NonDeterminismError,
     OrchestratorNotRegisteredError,
@@ -27,7 +26,8 @@ from orchestrator.engine.errors import (
 from orchestrator.engine.registry import Registry, VersionNotAvailable
 from orchestrator.engine.serialization import from_json, to_json
 from orchestrator.engine.signatures import call_with_input
-from orchestrator.engine.tasks import Task
+from orchestrator.engine.state import RunState
+from orchestrator.engine.tasks import Task, TimerTask
 
 RUNNING, SUSPENDED, STALLED = "RUNNING", "SUSPENDED", "STALLED"
 COMPLETED, FAILED, TERMINATED, CONTINUED_AS_NEW = "COMPLETED", "FAILED", "TERMINATED", "CONTINUED_AS_NEW"
@@ -78,10 +78,12 @@ class _Stalled(Exception):
 
 
 class Replay:
-    """One run's live state: its context, its generator and how far history has been fed."""
+    """One run's live state: its bookkeeping, its context, its generator and how far history
+    has been fed. The `RunState` is shared with the context; nothing else is."""
 
     def __init__(self, registry: Registry, instance_id: str, *, compare_fire_at: bool = False) -> None:
-        self.ctx = WorkflowContext(instance_id, registry)
+        self.state = RunState(instance_id)
+        self.ctx = WorkflowContext(self.state)
         #: also a timer whose fire time differs from the recorded one is a mismatch (the
         #: pre-deploy replayer's check; a running instance keeps its recorded timer)
         self.compare_fire_at = compare_fire_at
@@ -92,10 +94,14 @@ class Replay:
         self.completion: act.CompleteOrchestration | None = None
         self.parent: ev.ParentInfo | None = None
         self.name: str | None = None
-        self.propagated: str | None = None
         self._suspended = False
         self._suspended_buffer: list[ev.HistoryEvent] = []
         self._current_started: ev.OrchestratorStarted | None = None
+        self._generator: Generator[Task[Any], Any, Any] | None = None
+        self._awaited: Task[Any] | None = None
+        #: what the run's ending asked for: continue_as_new(save_events=), terminate(recursive=)
+        self._save_events = False
+        self._terminate_recursive = True
         self._handlers: dict[type[ev.HistoryEvent], Callable[[Any], None]] = {
             ev.ExecutionStarted: self._apply_execution_started,
             ev.OrchestratorStarted: self._apply_orchestrator_started,
@@ -119,35 +125,35 @@ class Replay:
 
     def replay(self, old_events: Sequence[ev.HistoryEvent]) -> Stall | None:
         """Feed recorded history; returns a Stall when the code cannot honour it."""
-        self.ctx._is_replaying = True
+        self.state.is_replaying = True
         try:
             for event in old_events:
                 self._apply(event)
-            recorded_patches_unused = self.ctx._recorded_patches - self.ctx._queried_patches
+            recorded_patches_unused = self.state.unused_patches()
             if recorded_patches_unused:
                 raise _Stalled(
                     PATCH_MISMATCH,
-                    f"Workflow '{self.name}' ({self.ctx.instance_id}) recorded patches "
+                    f"Workflow '{self.name}' ({self.state.instance_id}) recorded patches "
                     f"{sorted(recorded_patches_unused)} that the current code no longer checks; "
                     "deploy code that calls is_patched() for them.",
                 )
         except _Stalled as stalled:
             return stalled.stall
         finally:
-            self.ctx._is_replaying = False
+            self.state.is_replaying = False
             self.events_applied += len(old_events)
         return None
 
     def step(self, new_events: Sequence[ev.HistoryEvent]) -> ExecutionResult:
         """Apply new events and collect what this step appends and asks for."""
-        self.ctx._step_patches = []
+        self.state.step_patches = []
         applied: list[ev.HistoryEvent] = []
         try:
             for event in new_events:
                 self._apply(event)
                 applied.append(event)
         except _Stalled as stalled:
-            return ExecutionResult([], [], STALLED, self.ctx._custom_status, stall=stalled.stall)
+            return ExecutionResult([], [], STALLED, self.state.custom_status, stall=stalled.stall)
         result = self._result(applied)
         self.events_applied += len(result.new_events)
         return result
@@ -176,7 +182,7 @@ class Replay:
         A run that already failed keeps its first failure."""
         assert self.completion is not None
         if isinstance(event, ev.EventRaised) and self.completion.status == CONTINUED_AS_NEW:
-            self._buffer_event(event)
+            self.state.buffer_event(event)
         elif self.completion.status != FAILED and isinstance(event, _SCHEDULING_EVENTS):
             try:
                 self._handlers[type(event)](event)
@@ -184,18 +190,17 @@ class Replay:
                 self._fail(exc)
 
     def _result(self, applied: list[ev.HistoryEvent]) -> ExecutionResult:
-        ctx = self.ctx
+        state = self.state
         new_events = [self._with_recorded_version(e) for e in applied]
-        actions = [ctx._pending_actions[k] for k in sorted(ctx._pending_actions)]
+        actions = state.take_actions()
         if self.completion is not None:
             # As durabletask does: a run that ends cancels what it scheduled but never awaited
             # in its last step; nothing is recorded for it, so a replay matches.
             actions = []
-        new_events.extend(_event_for_action(a, ctx.current_utc_datetime) for a in actions)
-        ctx._pending_actions.clear()
+        new_events.extend(_event_for_action(a, state.now) for a in actions)
         # What replaying the SubOrchestrationInstanceCreated events would record, so a
         # cached Replay terminates the same children as a cold one.
-        ctx._open_children.update(
+        state.open_children.update(
             (a.task_id, (a.instance_id, a.app_id)) for a in actions if isinstance(a, act.CreateSubOrchestration)
         )
         if self.completion is not None:
@@ -203,40 +208,40 @@ class Replay:
             if completion.status == TERMINATED and self._terminate_recursive:
                 actions.extend(
                     act.TerminateSubOrchestration(child_id, app_id, completion.result)
-                    for child_id, app_id in ctx._open_children.values()
+                    for child_id, app_id in state.open_children.values()
                 )
             actions.append(completion)
-            new_events.append(_event_for_completion(completion, ctx.current_utc_datetime))
-            return ExecutionResult(new_events, actions, completion.status, ctx._custom_status, completion, parent=self.parent)
+            new_events.append(_event_for_completion(completion, state.now))
+            return ExecutionResult(new_events, actions, completion.status, state.custom_status, completion,
+                                   parent=self.parent)
         status = SUSPENDED if self._suspended else RUNNING
-        return ExecutionResult(new_events, actions, status, ctx._custom_status, parent=self.parent)
+        return ExecutionResult(new_events, actions, status, state.custom_status, parent=self.parent)
 
     def _with_recorded_version(self, event: ev.HistoryEvent) -> ev.HistoryEvent:
         if event is self._current_started:
-            return replace(event, version=self.ctx._version, patches=tuple(self.ctx._step_patches))
+            return replace(event, version=self.state.version, patches=tuple(self.state.step_patches))
         return event
 
     def _final_completion(self) -> act.CompleteOrchestration:
         assert self.completion is not None
         if self.completion.status != CONTINUED_AS_NEW:
             return self.completion
-        carry = tuple(e for q in self.ctx._received_events.values() for e in q) if self._save_events else ()
+        carry = tuple(self.state.unconsumed_events()) if self._save_events else ()
         carry = tuple(sorted(carry, key=lambda e: e.timestamp))
         return replace(self.completion, carryover_events=carry)
 
     # -- the generator -----------------------------------------------------------------
 
     def _resume(self) -> None:
-        ctx = self.ctx
-        while self.completion is None and ctx._generator is not None:
-            awaited = ctx._awaited
+        while self.completion is None and self._generator is not None:
+            awaited = self._awaited
             if awaited is None or not awaited.is_complete:
                 break
             try:
                 if awaited.is_failed:
-                    nxt = ctx._generator.throw(awaited.get_exception())
+                    nxt = self._generator.throw(awaited.get_exception())
                 else:
-                    nxt = ctx._generator.send(awaited._result)
+                    nxt = self._generator.send(awaited._result)
             except StopIteration as stop:
                 self._complete_returned(stop.value)
                 return
@@ -248,15 +253,15 @@ class Replay:
                 f"Workflow '{self.name}' yielded a {type(task).__name__}, not a task; "
                 "yield the result of call_activity, create_timer, when_all and the like."
             )
-        self.ctx._awaited = task
-        if self.ctx._continue_as_new is not None:
+        self._awaited = task
+        if self.state.continue_as_new is not None:
             self._complete_returned(None)
 
     def _complete_returned(self, value: Any) -> None:
-        if self.ctx._continue_as_new is not None:
-            new_input, self._save_events = self.ctx._continue_as_new
+        if self.state.continue_as_new is not None:
+            new_input, self._save_events = self.state.continue_as_new
             self.completion = act.CompleteOrchestration(CONTINUED_AS_NEW, new_input, parent=self.parent,
-                                                        propagated=self.propagated)
+                                                        propagated=self.state.propagated)
             return
         result = to_json(value, what=f"Output of workflow '{self.name}'")
         self.completion = act.CompleteOrchestration(COMPLETED, result, parent=self.parent)
@@ -267,28 +272,28 @@ class Replay:
     # -- one handler per event type ----------------------------------------------------
 
     def _apply_orchestrator_started(self, event: ev.OrchestratorStarted) -> None:
-        self.ctx._now = to_naive_utc(event.timestamp)
+        self.state.now = to_naive_utc(event.timestamp)
         self._current_started = event
-        if self.ctx._is_replaying:
+        if self.state.is_replaying:
             if event.version is not None:
-                self.ctx._version = event.version
-            self.ctx._recorded_patches.update(event.patches)
+                self.state.version = event.version
+            self.state.recorded_patches.update(event.patches)
 
     def _apply_execution_started(self, event: ev.ExecutionStarted) -> None:
         self.name, self.parent = event.name, event.parent
-        self.propagated = self.ctx._propagated_raw = event.propagated
-        recorded = self.ctx._version if self.ctx._is_replaying else None
+        self.state.propagated = event.propagated
+        recorded = self.state.version if self.state.is_replaying else None
         try:
-            fn, version = self.ctx._registry.workflow(event.name, recorded)
+            fn, version = self.registry.workflow(event.name, recorded)
         except VersionNotAvailable as exc:
-            raise _Stalled(VERSION_NOT_AVAILABLE, f"{self.ctx.instance_id}: {exc}") from exc
+            raise _Stalled(VERSION_NOT_AVAILABLE, f"{self.state.instance_id}: {exc}") from exc
         except OrchestratorNotRegisteredError as exc:
             self._fail(exc)
             return
-        self.ctx._version = version
+        self.state.version = version
         result = call_with_input(fn, self.ctx, from_json(event.input))
         if inspect.isgenerator(result):
-            self.ctx._generator = result
+            self._generator = result
             try:
                 first = next(result)
             except StopIteration as stop:
@@ -310,7 +315,7 @@ class Replay:
 
     def _apply_sub_orchestration_created(self, event: ev.SubOrchestrationInstanceCreated) -> None:
         self._match(event.event_id, act.CreateSubOrchestration, "call_child_workflow", event.name)
-        self.ctx._open_children[event.event_id] = (event.instance_id, event.app_id)
+        self.state.open_children[event.event_id] = (event.instance_id, event.app_id)
 
     def _apply_task_completed(self, event: ev.TaskCompleted | ev.SubOrchestrationInstanceCompleted) -> None:
         task = self._take_task(event.task_id)
@@ -323,18 +328,18 @@ class Replay:
             task.on_failed(event.failure, event.task_id)
 
     def _apply_timer_fired(self, event: ev.TimerFired) -> None:
-        task = self.ctx._pending_tasks.get(event.timer_id)
-        if not isinstance(task, TimerTask) or event.timer_id in self.ctx._pending_actions:
+        task = self.state.open_task(event.timer_id)
+        if not isinstance(task, TimerTask):
             return  # forged, early or redelivered: never reaches workflow code, takes no task
-        del self.ctx._pending_tasks[event.timer_id]
+        del self.state.pending_tasks[event.timer_id]
         task.complete(None)
 
     def _apply_event_raised(self, event: ev.EventRaised) -> None:
-        waiters = self.ctx._event_waiters.get(event.name.casefold())
+        waiters = self.state.event_waiters.get(event.name.casefold())
         if waiters:
             waiters.popleft().complete(from_json(event.input))
         else:
-            self._buffer_event(event)
+            self.state.buffer_event(event)
 
     def _apply_execution_suspended(self, event: ev.ExecutionSuspended) -> None:
         self._suspended = True
@@ -355,8 +360,8 @@ class Replay:
         """What a completion for `task_id` may be: ("timer", None), ("activity", app_id) or
         ("child", app_id), app_id None meaning this workflow's own app; None when no such
         task is open (never scheduled, already completed, or scheduled in this very step)."""
-        task = self.ctx._pending_tasks.get(task_id)
-        if task is None or task_id in self.ctx._pending_actions:
+        task = self.state.open_task(task_id)
+        if task is None:
             return None
         if any(ev.result_task_id(e) == task_id for e in self._suspended_buffer):
             return None  # its result already came while the run is suspended (a redelivery)
@@ -371,27 +376,24 @@ class Replay:
 
     def open_activity(self, task_id: int) -> str | None:
         """The name of the activity call that task `task_id` waits for, if one is open."""
-        action = getattr(self.ctx._pending_tasks.get(task_id), "action", None)
+        action = getattr(self.state.pending_tasks.get(task_id), "action", None)
         return action.name if isinstance(action, act.ScheduleTask) else None
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _buffer_event(self, event: ev.EventRaised) -> None:
-        self.ctx._received_events.setdefault(event.name.casefold(), deque()).append(event)
-
     def _take_task(self, task_id: int) -> Any:
         """The task a completion is for; None for a task never scheduled or already done
         (a forged or redelivered completion never reaches workflow code)."""
-        task = self.ctx._pending_tasks.get(task_id)
-        if task is None or isinstance(task, TimerTask) or task_id in self.ctx._pending_actions:
+        task = self.state.open_task(task_id)
+        if task is None or isinstance(task, TimerTask):
             return None
-        del self.ctx._pending_tasks[task_id]
-        self.ctx._open_children.pop(task_id, None)
+        del self.state.pending_tasks[task_id]
+        self.state.open_children.pop(task_id, None)
         return task
 
     def _match(self, event_id: int, kind: type[act.Action], call: str, name: str | None) -> act.Action:
         """Pair a recorded scheduling event with the action the code took at that sequence."""
-        action = self.ctx._pending_actions.pop(event_id, None)
+        action = self.state.pending_actions.pop(event_id, None)
         if action is None:
             self._mismatch(event_id, f"{call}({name or ''})", None)
         action_name = getattr(action, "name", None)
@@ -403,18 +405,15 @@ class Replay:
         self.mismatch = self.mismatch or Mismatch(event_id, recorded, called)
         if called is None:
             raise NonDeterminismError(
-                f"Workflow '{self.name}' ({self.ctx.instance_id}): history records {recorded} at sequence "
+                f"Workflow '{self.name}' ({self.state.instance_id}): history records {recorded} at sequence "
                 f"{event_id}, but the current code scheduled nothing there. "
                 "The workflow code changed under a running instance; restore it or use is_patched()."
             )
         raise NonDeterminismError(
-            f"Workflow '{self.name}' ({self.ctx.instance_id}): at sequence {event_id} history records "
+            f"Workflow '{self.name}' ({self.state.instance_id}): at sequence {event_id} history records "
             f"{recorded} but the current code called {called}. "
             "The workflow code changed under a running instance; restore it or use is_patched()."
         )
-
-    _save_events = False
-    _terminate_recursive = True
 
 
 def _ignore(event: ev.HistoryEvent) -> None:

@@ -8,6 +8,7 @@ belong to several composites (an event task reused across two `when_any` calls).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -63,6 +64,15 @@ class CompletableTask(Task[T]):
             return
         self._exception = exception
         self._finish()
+
+
+class TimerTask(CompletableTask[None]):
+    """A durable timer: completes when its TimerFired event is applied."""
+
+    def __init__(self, timer_id: int, fire_at: datetime) -> None:
+        super().__init__()
+        self.timer_id = timer_id
+        self.fire_at = fire_at
 
 
 class CompositeTask(Task[T]):

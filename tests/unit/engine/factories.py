@@ -2,14 +2,16 @@
 
 Every factory takes Python values for user data and writes them as the engine's JSON text,
 so a test reads like the history it describes. `T0` is the default clock; `at(seconds)` is a
-time that many seconds after it. Helpers at the bottom run a workflow step by step.
+time that many seconds after it. Decorators add a test's workflows and activities to the
+engine's own `Registry` (`@workflow(registry)`); helpers at the bottom run a workflow step
+by step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator.engine import events as ev
 from orchestrator.engine import executor
@@ -18,6 +20,46 @@ from orchestrator.engine.serialization import to_json
 
 T0 = datetime(2024, 1, 1, 12, 0, 0)
 INSTANCE = "wf-1"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# -- registering workflow code -----------------------------------------------------------
+
+
+def workflow(registry: Registry, name: str | None = None) -> Callable[[F], F]:
+    """`@workflow(registry)`: `registry.add_workflow` as a decorator; the function is kept."""
+
+    def add(fn: F) -> F:
+        registry.add_workflow(fn, name)
+        return fn
+
+    return add
+
+
+def versioned_workflow(
+    registry: Registry, *, name: str, version_name: str | None = None, is_latest: bool = False
+) -> Callable[[F], F]:
+    """`@versioned_workflow(registry, name=..., version_name=...)`: `add_versioned_workflow`."""
+
+    def add(fn: F) -> F:
+        registry.add_versioned_workflow(fn, name, version_name, is_latest)
+        return fn
+
+    return add
+
+
+def activity(registry: Registry, name: str | None = None) -> Callable[[F], F]:
+    """`@activity(registry)`: `registry.add_activity` as a decorator; the function is kept."""
+
+    def add(fn: F) -> F:
+        registry.add_activity(fn, name)
+        return fn
+
+    return add
+
+
+# -- history events ----------------------------------------------------------------------
 
 
 def at(seconds: float) -> datetime:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
 from orchestrator.engine import executor
 from orchestrator.engine.errors import TaskFailedError
+from orchestrator.engine.registry import Registry
 from tests.unit.engine.factories import (
     INSTANCE,
     Run,
+    activity,
     at,
     orchestrator_started,
     output,
@@ -17,30 +18,31 @@ from tests.unit.engine.factories import (
     task_completed,
     task_failed,
     task_scheduled,
+    workflow,
 )
 
 
-def _chain_registry() -> Registrar:
-    wfr = Registrar()
+def _chain_registry() -> Registry:
+    reg = Registry()
 
-    @wfr.activity
+    @activity(reg)
     def hello(ctx, name):
         return f"Hello {name}!"
 
-    @wfr.workflow
+    @workflow(reg)
     def sequence(ctx, names):
         results = []
         for name in names:
             results.append((yield ctx.call_activity(hello, input=name)))
         return results
 
-    return wfr
+    return reg
 
 
 def test_plain_function_workflow_completes_in_one_step() -> None:
-    wfr = Registrar()
-    wfr.register_workflow(lambda ctx, x: {"sum": sum(x)}, name="adder")
-    result = executor.execute(wfr.registry, INSTANCE, [], [orchestrator_started(), started("adder", [1, 2, 3])])
+    reg = Registry()
+    reg.add_workflow(lambda ctx, x: {"sum": sum(x)}, name="adder")
+    result = executor.execute(reg, INSTANCE, [], [orchestrator_started(), started("adder", [1, 2, 3])])
     assert result.status == executor.COMPLETED
     assert result.actions == [act.CompleteOrchestration("COMPLETED", '{"sum": 6}')]
     assert [type(e).__name__ for e in result.new_events] == [
@@ -51,36 +53,36 @@ def test_plain_function_workflow_completes_in_one_step() -> None:
 
 
 def test_generator_returning_without_yield_completes() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         if False:
             yield
         return "early"
 
-    assert output(Run(wfr.registry).start("wf")) == "early"
+    assert output(Run(reg).start("wf")) == "early"
 
 
 def test_first_step_schedules_first_activity() -> None:
-    wfr = _chain_registry()
-    result = executor.execute(wfr.registry, INSTANCE, [], [orchestrator_started(), started("sequence", ["a", "b"])])
+    reg = _chain_registry()
+    result = executor.execute(reg, INSTANCE, [], [orchestrator_started(), started("sequence", ["a", "b"])])
     assert result.status == executor.RUNNING
     assert result.actions == [act.ScheduleTask(0, "hello", '"a"', None, 1, 0)]
     assert result.new_events[-1] == ev.TaskScheduled(result.new_events[0].timestamp, 0, "hello", '"a"')
 
 
 def test_completion_schedules_next_activity_with_next_sequence() -> None:
-    wfr = _chain_registry()
+    reg = _chain_registry()
     old = [orchestrator_started(), started("sequence", ["a", "b"]), task_scheduled(0, "hello", "a")]
     new = [orchestrator_started(at(1)), task_completed(0, "Hello a!")]
-    result = executor.execute(wfr.registry, INSTANCE, old, new)
+    result = executor.execute(reg, INSTANCE, old, new)
     assert result.actions == [act.ScheduleTask(1, "hello", '"b"', None, 1, 1)]
     assert result.new_events[:2] == new
 
 
 def test_last_completion_completes_with_all_results() -> None:
-    wfr = _chain_registry()
+    reg = _chain_registry()
     old = [
         orchestrator_started(),
         started("sequence", ["a", "b"]),
@@ -89,28 +91,28 @@ def test_last_completion_completes_with_all_results() -> None:
         task_completed(0, "Hello a!"),
         task_scheduled(1, "hello", "b"),
     ]
-    result = executor.execute(wfr.registry, INSTANCE, old, [orchestrator_started(), task_completed(1, "Hello b!")])
+    result = executor.execute(reg, INSTANCE, old, [orchestrator_started(), task_completed(1, "Hello b!")])
     assert result.status == executor.COMPLETED
     assert result.actions == [act.CompleteOrchestration("COMPLETED", '["Hello a!", "Hello b!"]')]
 
 
 def test_activity_call_carries_app_id() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         yield ctx.call_activity("remote", input={"k": 1}, app_id="billing")
 
-    result = Run(wfr.registry).start("wf")
+    result = Run(reg).start("wf")
     assert result.actions == [act.ScheduleTask(0, "remote", '{"k": 1}', "billing", 1, 0)]
     assert result.new_events[-1].app_id == "billing"
 
 
 def test_failed_activity_raises_task_failed_error_into_workflow() -> None:
-    wfr = Registrar()
+    reg = Registry()
     caught = []
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         try:
             yield ctx.call_activity("charge")
@@ -118,7 +120,7 @@ def test_failed_activity_raises_task_failed_error_into_workflow() -> None:
             caught.append(err)
             raise
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     result = run.step([task_failed(0, "card declined", "PaymentError")])
     (err,) = caught
@@ -131,9 +133,9 @@ def test_failed_activity_raises_task_failed_error_into_workflow() -> None:
 
 
 def test_workflow_catches_failure_and_compensates() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def saga(ctx):
         yield ctx.call_activity("reserve")
         try:
@@ -143,7 +145,7 @@ def test_workflow_catches_failure_and_compensates() -> None:
             return "compensated"
         return "charged"
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("saga")
     run.step([task_completed(0)])
     result = run.step([task_failed(1, "insufficient funds")])
@@ -152,14 +154,14 @@ def test_workflow_catches_failure_and_compensates() -> None:
 
 
 def test_exception_in_workflow_code_fails_with_its_type_and_message() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         yield ctx.call_activity("a")
         raise KeyError("missing key")
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     result = run.step([task_completed(0)])
     assert result.status == executor.FAILED
@@ -170,22 +172,22 @@ def test_exception_in_workflow_code_fails_with_its_type_and_message() -> None:
 
 
 def test_yielding_a_non_task_fails_with_type_error() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def first(ctx):
         yield 42
 
-    @wfr.workflow
+    @workflow(reg)
     def later(ctx):
         yield ctx.call_activity("a")
         yield "not a task"
 
-    result = Run(wfr.registry).start("first")
+    result = Run(reg).start("first")
     assert result.status == executor.FAILED
     assert result.completion.failure.error_type == "TypeError"
     assert result.completion.failure.message.startswith("Workflow 'first' yielded a int, not a task")
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("later")
     result = run.step([task_completed(0)])
     assert result.completion.failure.error_type == "TypeError"
@@ -193,16 +195,16 @@ def test_yielding_a_non_task_fails_with_type_error() -> None:
 
 
 def test_custom_status_is_reported_as_json() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         ctx.set_custom_status({"stage": 1})
         yield ctx.call_activity("a")
         ctx.set_custom_status("done")
         return None
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     assert run.start("wf").custom_status == '{"stage": 1}'
     result = run.step([task_completed(0)])
     assert result.custom_status == '"done"'
@@ -210,15 +212,15 @@ def test_custom_status_is_reported_as_json() -> None:
 
 
 def test_forged_completion_for_unscheduled_task_is_ignored() -> None:
-    wfr = Registrar()
+    reg = Registry()
     seen = []
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         seen.append((yield ctx.call_activity("a")))
         return seen[-1]
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     result = run.step([task_completed(7, "forged"), task_failed(9, "forged")])
     assert result.status == executor.RUNNING and result.actions == [] and seen == []
@@ -227,15 +229,15 @@ def test_forged_completion_for_unscheduled_task_is_ignored() -> None:
 
 
 def test_duplicate_completion_is_ignored() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         first = yield ctx.call_activity("a")
         second = yield ctx.call_activity("b")
         return [first, second]
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     run.step([task_completed(0, "first")])
     result = run.step([task_completed(0, "again"), task_failed(0, "late failure")])
@@ -245,27 +247,27 @@ def test_duplicate_completion_is_ignored() -> None:
 
 def test_completion_in_same_batch_as_its_schedule_is_ignored() -> None:
     """A completion may not precede the recorded scheduling of its task."""
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         return (yield ctx.call_activity("a"))
 
     result = executor.execute(
-        wfr.registry, INSTANCE, [], [orchestrator_started(), started("wf"), task_completed(0, "too early")]
+        reg, INSTANCE, [], [orchestrator_started(), started("wf"), task_completed(0, "too early")]
     )
     assert result.status == executor.RUNNING
     assert result.actions == [act.ScheduleTask(0, "a", None, None, 1, 0)]
 
 
 def test_forged_timer_fired_for_an_activity_does_not_swallow_its_completion() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         return (yield ctx.call_activity("a"))
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     assert run.step([ev.TimerFired(at(1), 0, at(1))]).status == executor.RUNNING
     assert output(run.step([task_completed(0, "real")])) == "real"

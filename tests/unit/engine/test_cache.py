@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import events as ev
 from orchestrator.engine import executor
 from orchestrator.engine.errors import TaskFailedError
+from orchestrator.engine.registry import Registry
 from orchestrator.engine.retry import RetryPolicy
 from orchestrator.engine.tasks import when_all, when_any
 from tests.unit.engine import factories as f
@@ -37,11 +37,11 @@ def compare_warm_and_cold(registry, steps: list[list[ev.HistoryEvent]], instance
     return results
 
 
-def _registry() -> Registrar:
-    wfr = Registrar()
+def _registry() -> Registry:
+    reg = Registry()
     policy = RetryPolicy(first_retry_interval=timedelta(seconds=1), max_number_of_attempts=3)
 
-    @wfr.workflow
+    @f.workflow(reg)
     def everything(ctx, n):
         ctx.set_custom_status("fanning")
         results = yield when_all([ctx.call_activity("w", input=i) for i in range(n)])
@@ -58,12 +58,12 @@ def _registry() -> Registrar:
         ctx.set_custom_status("done")
         return [results, retried, child, winner is approval, ctx.random().random() < 2]
 
-    @wfr.workflow
+    @f.workflow(reg)
     def looping(ctx, n):
         yield ctx.wait_for_external_event("tick")
         ctx.continue_as_new(n + 1, save_events=True)
 
-    return wfr
+    return reg
 
 
 EVERYTHING_STEPS = [
@@ -80,14 +80,14 @@ EVERYTHING_STEPS = [
 
 
 def test_full_workflow_warm_equals_cold_at_every_step() -> None:
-    results = compare_warm_and_cold(_registry().registry, EVERYTHING_STEPS)
+    results = compare_warm_and_cold(_registry(), EVERYTHING_STEPS)
     assert results[-1].status == executor.COMPLETED
     assert f.output(results[-1])[:4] == [["a", "b"], "flaky ok", "kid done", True]
 
 
 @pytest.mark.parametrize("cut", range(1, len(EVERYTHING_STEPS)))
 def test_terminate_at_any_step_warm_equals_cold(cut: int) -> None:
-    results = compare_warm_and_cold(_registry().registry, [*EVERYTHING_STEPS[:cut], [f.terminated("stop")]])
+    results = compare_warm_and_cold(_registry(), [*EVERYTHING_STEPS[:cut], [f.terminated("stop")]])
     assert results[-1].status == executor.TERMINATED
 
 
@@ -98,26 +98,26 @@ def test_failure_warm_equals_cold() -> None:
         [f.task_failed(1, "x", "NonRetryableError")],
         [f.child_failed(2, "kid broke")],
     ]
-    assert compare_warm_and_cold(_registry().registry, steps)[-1].status == executor.FAILED
+    assert compare_warm_and_cold(_registry(), steps)[-1].status == executor.FAILED
 
 
 def test_continue_as_new_with_carryover_warm_equals_cold() -> None:
     steps = [[f.started("looping", 0)], [f.event_raised("tick"), f.event_raised("tick", 2), f.event_raised("x", 3)]]
-    last = compare_warm_and_cold(_registry().registry, steps)[-1]
+    last = compare_warm_and_cold(_registry(), steps)[-1]
     assert last.completion.carryover_events == (f.event_raised("tick", 2), f.event_raised("x", 3))
 
 
 def test_warm_replay_reports_a_stall_like_cold() -> None:
-    wfr = Registrar()
-    wfr.register_versioned_workflow(lambda ctx: (yield ctx.call_activity("a")), name="v", version_name="v9")
-    run = f.Run(wfr.registry)
+    reg = Registry()
+    reg.add_versioned_workflow(lambda ctx: (yield ctx.call_activity("a")), name="v", version_name="v9")
+    run = f.Run(reg)
     run.start("v")
-    other = Registrar()
-    other.register_versioned_workflow(lambda ctx: (yield ctx.call_activity("a")), name="v", version_name="v1")
-    replay = executor.Replay(other.registry, f.INSTANCE)
+    other = Registry()
+    other.add_versioned_workflow(lambda ctx: (yield ctx.call_activity("a")), name="v", version_name="v1")
+    replay = executor.Replay(other, f.INSTANCE)
     stall = replay.replay(run.history)
     assert stall is not None and stall.reason == executor.VERSION_NOT_AVAILABLE
-    cold = executor.execute(other.registry, f.INSTANCE, run.history, [f.orchestrator_started(), f.task_completed(0)])
+    cold = executor.execute(other, f.INSTANCE, run.history, [f.orchestrator_started(), f.task_completed(0)])
     assert cold.stall == stall
 
 
@@ -129,6 +129,6 @@ def test_suspend_in_the_same_batch_as_a_completion_warm_equals_cold() -> None:
         [f.task_failed(1, "x", "NonRetryableError")],
         [f.resumed()],
     ]
-    results = compare_warm_and_cold(_registry().registry, steps)
+    results = compare_warm_and_cold(_registry(), steps)
     assert [r.status for r in results] == ["RUNNING", "SUSPENDED", "SUSPENDED", "SUSPENDED", "RUNNING"]
     assert [len(r.actions) for r in results] == [1, 1, 0, 0, 1]

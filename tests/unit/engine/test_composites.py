@@ -6,32 +6,42 @@ from datetime import timedelta
 
 import pytest
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import actions as act
 from orchestrator.engine import executor
 from orchestrator.engine.errors import TaskFailedError
+from orchestrator.engine.registry import Registry
 from orchestrator.engine.tasks import CompletableTask, when_all, when_any
-from tests.unit.engine.factories import T0, Run, at, event_raised, output, task_completed, task_failed, timer_fired
+from tests.unit.engine.factories import (
+    T0,
+    Run,
+    at,
+    event_raised,
+    output,
+    task_completed,
+    task_failed,
+    timer_fired,
+    workflow,
+)
 
 
-def _fan_out() -> Registrar:
-    wfr = Registrar()
+def _fan_out() -> Registry:
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def fan(ctx, n):
         results = yield when_all([ctx.call_activity("work", input=i) for i in range(n)])
         return results
 
-    return wfr
+    return reg
 
 
 def test_fan_out_schedules_all_activities_in_one_step() -> None:
-    result = Run(_fan_out().registry).start("fan", 3)
+    result = Run(_fan_out()).start("fan", 3)
     assert result.actions == [act.ScheduleTask(i, "work", str(i), None, 1, i) for i in range(3)]
 
 
 def test_when_all_results_in_input_order_whatever_the_completion_order() -> None:
-    run = Run(_fan_out().registry)
+    run = Run(_fan_out())
     run.start("fan", 3)
     assert run.step([task_completed(2, "c")]).actions == []
     assert run.step([task_completed(0, "a")]).status == executor.RUNNING
@@ -39,16 +49,16 @@ def test_when_all_results_in_input_order_whatever_the_completion_order() -> None
 
 
 def test_when_all_waits_for_every_child_then_raises_first_failure_in_input_order() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def fan(ctx):
         try:
             yield when_all([ctx.call_activity("w", input=i) for i in range(3)])
         except TaskFailedError as err:
             return str(err)
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("fan")
     assert run.step([task_failed(2, "third broke")]).status == executor.RUNNING
     assert run.step([task_failed(1, "second broke")]).status == executor.RUNNING
@@ -56,7 +66,7 @@ def test_when_all_waits_for_every_child_then_raises_first_failure_in_input_order
 
 
 def test_when_all_uncaught_failure_fails_workflow() -> None:
-    run = Run(_fan_out().registry)
+    run = Run(_fan_out())
     run.start("fan", 2)
     run.step([task_failed(0, "x")])
     result = run.step([task_completed(1)])
@@ -65,28 +75,28 @@ def test_when_all_uncaught_failure_fails_workflow() -> None:
 
 
 def test_when_all_of_nothing_completes_at_once() -> None:
-    assert output(Run(_fan_out().registry).start("fan", 0)) == []
+    assert output(Run(_fan_out()).start("fan", 0)) == []
 
 
 def test_when_any_returns_the_first_completed_task_object() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def race(ctx):
         a = ctx.call_activity("a")
         b = ctx.call_activity("b")
         winner = yield when_any([a, b])
         return {"a_won": winner is a, "b_won": winner is b, "result": winner.get_result()}
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     assert len(run.start("race").actions) == 2
     assert output(run.step([task_completed(1, "bee")])) == {"a_won": False, "b_won": True, "result": "bee"}
 
 
 def test_when_any_never_raises_and_returns_the_failed_task() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def race(ctx):
         a = ctx.call_activity("a")
         timer = ctx.create_timer(timedelta(seconds=30))
@@ -95,7 +105,7 @@ def test_when_any_never_raises_and_returns_the_failed_task() -> None:
             return f"failed: {a.get_exception().details.message}"
         return "other"
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("race")
     result = run.step([task_failed(0, "nope")])
     assert output(result) == "failed: nope"
@@ -103,9 +113,9 @@ def test_when_any_never_raises_and_returns_the_failed_task() -> None:
 
 
 def test_when_any_cancels_nothing_and_the_loser_can_be_awaited_later() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def race(ctx):
         a = ctx.call_activity("a")
         b = ctx.call_activity("b")
@@ -114,7 +124,7 @@ def test_when_any_cancels_nothing_and_the_loser_can_be_awaited_later() -> None:
         second = yield second_task
         return [first.get_result(), second]
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("race")
     step = run.step([task_completed(0, "A")])
     assert step.actions == [] and step.status == executor.RUNNING
@@ -122,47 +132,47 @@ def test_when_any_cancels_nothing_and_the_loser_can_be_awaited_later() -> None:
 
 
 def test_when_any_timeout_pattern_with_timer() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def approval(ctx):
         approved = ctx.wait_for_external_event("approve")
         timeout = ctx.create_timer(timedelta(hours=1))
         winner = yield when_any([approved, timeout])
         return "approved" if winner is approved else "timed out"
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     assert run.start("approval").actions == [act.CreateTimer(0, T0 + timedelta(hours=1))]
     assert output(run.step([timer_fired(0, T0 + timedelta(hours=1))], t=at(3600))) == "timed out"
-    run2 = Run(wfr.registry)
+    run2 = Run(reg)
     run2.start("approval")
     assert output(run2.step([event_raised("APPROVE", True)])) == "approved"
 
 
 def test_when_any_with_an_already_completed_task_completes_immediately() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         buffered = ctx.wait_for_external_event("go")
         winner = yield when_any([buffered, ctx.call_activity("slow")])
         return winner is buffered
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     assert output(run.step([event_raised("go")])) is True
 
 
 def test_nested_composites() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         inner = when_all([ctx.call_activity("a"), ctx.call_activity("b")])
         outer = yield when_all([inner, ctx.call_activity("c")])
         return outer
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     assert output(run.step([task_completed(2, 3), task_completed(1, 2), task_completed(0, 1)])) == [[1, 2], 3]
 

@@ -8,10 +8,10 @@ from typing import Optional
 import pydantic
 import pytest
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import executor
+from orchestrator.engine.registry import Registry
 from orchestrator.engine.signatures import call_with_input
-from tests.unit.engine.factories import Run, output, task_completed
+from tests.unit.engine.factories import Run, output, task_completed, workflow
 
 
 class Order(pydantic.BaseModel):
@@ -20,93 +20,93 @@ class Order(pydantic.BaseModel):
 
 
 def test_workflow_without_second_parameter_is_called_with_ctx_only() -> None:
-    wfr = Registrar()
+    reg = Registry()
     seen = []
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         seen.append(ctx.instance_id)
         return "no input"
 
-    assert output(Run(wfr.registry).start("wf", {"ignored": True})) == "no input"
+    assert output(Run(reg).start("wf", {"ignored": True})) == "no input"
     assert seen == ["wf-1"]
 
 
 @pytest.mark.parametrize("value", [None, 0, "text", [1, 2], {"a": 1}, True, 1.5])
 def test_workflow_with_second_parameter_gets_decoded_input(value) -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx, data):
         return {"got": data}
 
-    assert output(Run(wfr.registry).start("wf", value)) == {"got": value}
+    assert output(Run(reg).start("wf", value)) == {"got": value}
 
 
 def test_lambda_and_keyword_named_parameters() -> None:
-    wfr = Registrar()
-    wfr.register_workflow(lambda ctx, x: x * 2, name="double")
-    wfr.register_workflow(lambda ctx: "none", name="noarg")
-    assert output(Run(wfr.registry).start("double", 21)) == 42
-    assert output(Run(wfr.registry).start("noarg", 21)) == "none"
+    reg = Registry()
+    reg.add_workflow(lambda ctx, x: x * 2, name="double")
+    reg.add_workflow(lambda ctx: "none", name="noarg")
+    assert output(Run(reg).start("double", 21)) == 42
+    assert output(Run(reg).start("noarg", 21)) == "none"
 
 
 def test_pydantic_annotated_input_is_validated_into_the_model() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx, order: Order):
         assert isinstance(order, Order)
         return [order.id, order.item]
 
-    assert output(Run(wfr.registry).start("wf", {"id": 7})) == [7, "widget"]
+    assert output(Run(reg).start("wf", {"id": 7})) == [7, "widget"]
 
 
 def test_optional_pydantic_annotation_is_unwrapped() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx, order: Optional[Order]):  # noqa: UP045 - the typing form is what users write
         return None if order is None else type(order).__name__
 
-    @wfr.workflow
+    @workflow(reg)
     def wf2(ctx, order: Order | None = None):
         return None if order is None else type(order).__name__
 
-    assert output(Run(wfr.registry).start("wf", {"id": 1})) == "Order"
-    assert output(Run(wfr.registry).start("wf2", {"id": 1})) == "Order"
-    assert Run(wfr.registry, "wf-3").start("wf", None).completion.result is None
+    assert output(Run(reg).start("wf", {"id": 1})) == "Order"
+    assert output(Run(reg).start("wf2", {"id": 1})) == "Order"
+    assert Run(reg, "wf-3").start("wf", None).completion.result is None
 
 
 def test_pydantic_input_sent_as_model_round_trips_into_model() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx, order: Order):
         return order.model_dump()
 
-    assert output(Run(wfr.registry).start("wf", Order(id=3, item="bolt"))) == {"id": 3, "item": "bolt"}
+    assert output(Run(reg).start("wf", Order(id=3, item="bolt"))) == {"id": 3, "item": "bolt"}
 
 
 def test_pydantic_input_from_autoobject_namespace() -> None:
     """A dataclass input arrives as SimpleNamespace; a model parameter still validates it."""
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx, order: Order):
         return order.item
 
-    assert output(Run(wfr.registry).start("wf", SimpleNamespace(id=1, item="nut"))) == "nut"
+    assert output(Run(reg).start("wf", SimpleNamespace(id=1, item="nut"))) == "nut"
 
 
 def test_invalid_pydantic_input_fails_the_workflow() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx, order: Order):
         return order.id
 
-    result = Run(wfr.registry).start("wf", {"id": "not a number"})
+    result = Run(reg).start("wf", {"id": "not a number"})
     assert result.status == executor.FAILED
     assert result.completion.failure.error_type == "ValidationError"
 
@@ -123,14 +123,14 @@ def test_unannotated_and_non_model_annotations_pass_value_through() -> None:
 
 
 def test_activity_result_feeds_generator_as_decoded_value() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx, order: Order):
         got = yield ctx.call_activity("price", input=order)
         return got["total"] * order.id
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     first = run.start("wf", {"id": 2})
     assert first.actions[0].input == '{"id": 2, "item": "widget"}'
     assert output(run.step([task_completed(0, {"total": 5})])) == 10

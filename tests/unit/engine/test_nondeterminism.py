@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import actions as act
 from orchestrator.engine import executor
+from orchestrator.engine.registry import Registry
 from tests.unit.engine.factories import (
     INSTANCE,
     Run,
@@ -25,10 +25,10 @@ from tests.unit.engine.factories import (
 )
 
 
-def _registry(body) -> Registrar:
-    wfr = Registrar()
-    wfr.register_workflow(body, name="wf")
-    return wfr
+def _registry(body) -> Registry:
+    reg = Registry()
+    reg.add_workflow(body, name="wf")
+    return reg
 
 
 def _activity_a(ctx):
@@ -91,7 +91,7 @@ HISTORY_A = [orchestrator_started(), started("wf"), task_scheduled(0, "a")]
     ids=["wrong-name", "activity-vs-timer", "activity-vs-child", "missing", "timer-vs-activity", "child-vs-activity"],
 )
 def test_mismatch_fails_with_non_determinism_error_naming_both_sides(body, history, expected) -> None:
-    result = executor.execute(_registry(body).registry, INSTANCE, history, [orchestrator_started(), task_completed(0)])
+    result = executor.execute(_registry(body), INSTANCE, history, [orchestrator_started(), task_completed(0)])
     assert result.status == executor.FAILED
     failure = result.completion.failure
     assert failure.error_type == "NonDeterminismError"
@@ -114,7 +114,7 @@ def test_mismatch_later_in_history_is_detected() -> None:
         task_scheduled(1, "b"),
     ]
     result = executor.execute(
-        _registry(changed).registry, INSTANCE, history, [orchestrator_started(), task_completed(1)]
+        _registry(changed), INSTANCE, history, [orchestrator_started(), task_completed(1)]
     )
     assert result.completion.failure.error_type == "NonDeterminismError"
     assert "at sequence 1 history records call_activity(b) but the current code called call_activity(c)" in (
@@ -132,7 +132,7 @@ def test_code_that_now_ends_before_its_recorded_schedules_is_non_deterministic()
         task_scheduled(1, "b"),
     ]
     result = executor.execute(
-        _registry(_activity_a).registry, INSTANCE, history, [orchestrator_started(), task_completed(1)]
+        _registry(_activity_a), INSTANCE, history, [orchestrator_started(), task_completed(1)]
     )
     assert result.status == executor.FAILED
     assert result.completion.failure.error_type == "NonDeterminismError"
@@ -147,7 +147,7 @@ def test_a_run_that_ends_cancels_what_it_scheduled_in_its_last_step_and_replays_
         ctx.call_activity("notify")
         return "done"
 
-    run = Run(_registry(notify_and_finish).registry)
+    run = Run(_registry(notify_and_finish))
     run.start("wf")
     live = run.step([task_completed(0)])
     assert live.actions == [act.CompleteOrchestration("COMPLETED", '"done"')]
@@ -162,7 +162,7 @@ def test_extra_actions_after_the_recorded_history_are_new_actions_not_errors() -
         yield ctx.call_activity("added_later")
 
     result = executor.execute(
-        _registry(more).registry, INSTANCE, HISTORY_A, [orchestrator_started(), task_completed(0)]
+        _registry(more), INSTANCE, HISTORY_A, [orchestrator_started(), task_completed(0)]
     )
     assert result.actions == [act.ScheduleTask(1, "added_later", None, None, 1, 1)]
 
@@ -174,7 +174,7 @@ def test_replay_of_unchanged_code_is_deterministic_at_every_prefix() -> None:
         yield ctx.call_child_workflow("child")
         return "ok"
 
-    run = Run(_registry(wf).registry)
+    run = Run(_registry(wf))
     run.start("wf")
     run.step([task_completed(0)])
     run.step([timer_fired(1, at(1))], t=at(1))

@@ -9,10 +9,10 @@ from datetime import timedelta, timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import codec, executor
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import TaskFailedError
+from orchestrator.engine.registry import Registry
 from orchestrator.engine.tasks import when_all
 from tests.golden import workflows
 from tests.unit.engine import factories as f
@@ -27,17 +27,17 @@ STATUSES = {"RUNNING", "SUSPENDED", "STALLED", "COMPLETED", "FAILED", "TERMINATE
 # -- fan-out: any interleaving and batching of completions gives the same result -------------
 
 
-def _fan_out_registry() -> Registrar:
-    wfr = Registrar()
+def _fan_out_registry() -> Registry:
+    reg = Registry()
 
-    @wfr.workflow
+    @f.workflow(reg)
     def fan(ctx, n):
         try:
             return (yield when_all([ctx.call_activity("work", input=i) for i in range(n)]))
         except TaskFailedError as err:
             return f"failed: {err}"
 
-    return wfr
+    return reg
 
 
 @st.composite
@@ -59,7 +59,7 @@ def fan_out_deliveries(draw):
 def test_any_interleaving_and_batching_of_fan_out_completions_gives_the_same_result(case) -> None:
     n, failing, deliveries, cuts = case
     events = [f.task_failed(i, f"task {i} broke") if i in failing else f.task_completed(i, i * 10) for i in deliveries]
-    run = f.Run(_fan_out_registry().registry)
+    run = f.Run(_fan_out_registry())
     run.start("fan", n)
     bounds = [0, *cuts, len(events)]
     for step, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False), start=1):

@@ -1,148 +1,126 @@
-"""Registration: decorators, register_* calls, names, duplicates, late registration."""
+"""The engine's Registry: names, alternate names, duplicates, late registration, unknown names.
+
+The SDK's decorators and `alternate_name` over it are tested in tests/unit/test_registration.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from ledgerflow.registration import Registrar, alternate_name
 from orchestrator.engine import actions as act
 from orchestrator.engine import executor
-from orchestrator.engine.registry import Registry, registered_name
-from tests.unit.engine.factories import INSTANCE, Run, orchestrator_started, output, started, task_completed
+from orchestrator.engine.registry import ALTERNATE_NAME_ATTR, Registry, registered_name
+from tests.unit.engine.factories import (
+    INSTANCE,
+    Run,
+    activity,
+    orchestrator_started,
+    output,
+    started,
+    task_completed,
+    workflow,
+)
 
 
-def test_workflow_decorator_registers_under_function_name() -> None:
-    wfr = Registrar()
+def _alternate(name: str):
+    """What `alternate_name(name)` leaves on a function: the attribute the engine reads."""
 
-    @wfr.workflow
+    def mark(fn):
+        setattr(fn, ALTERNATE_NAME_ATTR, name)
+        return fn
+
+    return mark
+
+
+def test_a_workflow_is_registered_under_its_function_name_or_the_name_given() -> None:
+    reg = Registry()
+
     def plain(ctx):
         return "ok"
 
-    assert wfr.registry.workflow_names() == ["plain"]
-    assert output(Run(wfr.registry).start("plain")) == "ok"
+    def other(ctx):
+        return "other"
+
+    assert reg.add_workflow(plain) == "plain"
+    assert reg.add_workflow(other, "custom") == "custom"
+    assert reg.workflow_names() == ["custom", "plain"]
+    assert output(Run(reg).start("plain")) == "ok"
+    assert output(Run(reg).start("custom")) == "other"
 
 
-def test_workflow_decorator_with_name() -> None:
-    wfr = Registrar()
+def test_an_activity_is_registered_under_its_function_name_or_the_name_given() -> None:
+    reg = Registry()
 
-    @wfr.workflow(name="custom")
-    def plain(ctx):
-        return "ok"
-
-    assert wfr.registry.workflow_names() == ["custom"]
-    assert output(Run(wfr.registry).start("custom")) == "ok"
-
-
-def test_activity_decorator_bare_and_with_name() -> None:
-    wfr = Registrar()
-
-    @wfr.activity
+    @activity(reg)
     def first(ctx, x):
         return x
 
-    @wfr.activity(name="second_name")
+    @activity(reg, name="second_name")
     def second(ctx, x):
         return x
 
-    assert wfr.registry.activity_names() == ["first", "second_name"]
-    assert wfr.registry.activity("second_name") is second
-
-
-def test_register_workflow_and_activity_calls_with_name() -> None:
-    wfr = Registrar()
-
-    def wf(ctx):
-        return 1
-
-    def act_fn(ctx, x):
-        return x
-
-    wfr.register_workflow(wf, name="wf_named")
-    wfr.register_activity(act_fn, name="act_named")
-    wfr.register_workflow(lambda ctx: 2, name="lam")
-    assert wfr.registry.workflow_names() == ["lam", "wf_named"]
-    assert wfr.registry.activity_names() == ["act_named"]
+    assert reg.activity_names() == ["first", "second_name"]
+    assert reg.activity("second_name") is second
 
 
 def test_alternate_name_used_when_no_explicit_name() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
-    @alternate_name(name="alt_wf")
+    @workflow(reg)
+    @_alternate("alt_wf")
     def wf(ctx):
         return "alt"
 
-    @wfr.activity
-    @alternate_name("alt_act")
+    @activity(reg)
+    @_alternate("alt_act")
     def some_activity(ctx, x):
         return x
 
-    assert wfr.registry.workflow_names() == ["alt_wf"]
-    assert wfr.registry.activity_names() == ["alt_act"]
-    assert output(Run(wfr.registry).start("alt_wf")) == "alt"
+    assert reg.workflow_names() == ["alt_wf"]
+    assert reg.activity_names() == ["alt_act"]
+    assert output(Run(reg).start("alt_wf")) == "alt"
 
 
 def test_explicit_name_beats_alternate_name() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow(name="explicit")
-    @alternate_name(name="alternate")
+    @workflow(reg, name="explicit")
+    @_alternate("alternate")
     def wf(ctx):
         return 1
 
-    assert wfr.registry.workflow_names() == ["explicit"]
+    assert reg.workflow_names() == ["explicit"]
+    assert registered_name(wf) == "explicit"
 
 
-def test_alternate_name_without_argument_is_function_name() -> None:
-    @alternate_name()
+def test_registered_name_of_a_string_or_an_unregistered_function() -> None:
     def some_fn(ctx):
         return 1
 
-    assert registered_name(some_fn) == "some_fn"
-
-
-def test_alternate_name_rejects_non_callable() -> None:
-    with pytest.raises(ValueError, match="can only be applied to functions"):
-        alternate_name("x")(42)  # type: ignore[arg-type]
-
-
-def test_alternate_name_keeps_generator_workflows_working() -> None:
-    wfr = Registrar()
-
-    @wfr.activity(name="say")
-    def say(ctx, x):
-        return x
-
-    @wfr.workflow
-    @alternate_name("gen_alt")
-    def wf(ctx, x):
-        y = yield ctx.call_activity(say, input=x)
-        return y
-
-    result = Run(wfr.registry).start("gen_alt", "in")
-    assert result.actions == [act.ScheduleTask(0, "say", '"in"', None, 1, 0)]
+    assert (registered_name("by_name"), registered_name(some_fn)) == ("by_name", "some_fn")
+    assert registered_name(_alternate("alt")(some_fn)) == "alt"
 
 
 def test_call_activity_by_function_uses_registered_name() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.activity(name="renamed")
+    @activity(reg, name="renamed")
     def original(ctx, x):
         return x
 
-    @wfr.activity
-    @alternate_name("alt_activity")
+    @activity(reg)
+    @_alternate("alt_activity")
     def other(ctx, x):
         return x
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         yield ctx.call_activity(original, input=1)
         yield ctx.call_activity(other, input=2)
 
-    result = Run(wfr.registry).start("wf")
-    assert [a.name for a in result.actions] == ["renamed"]
-    run = Run(wfr.registry)
+    result = Run(reg).start("wf")
+    assert result.actions == [act.ScheduleTask(0, "renamed", "1", None, 1, 0)]
+    run = Run(reg)
     run.start("wf")
 
     assert [a.name for a in run.step([task_completed(0)]).actions] == ["alt_activity"]
@@ -151,15 +129,12 @@ def test_call_activity_by_function_uses_registered_name() -> None:
 @pytest.mark.parametrize(
     "register",
     [
-        lambda r, f, g: (r.register_workflow(f, name="dup"), r.register_workflow(g, name="dup")),
-        lambda r, f, g: (r.register_activity(f, name="dup"), r.register_activity(g, name="dup")),
-        lambda r, f, g: (r.register_workflow(f), r.register_workflow(f)),
-        lambda r, f, g: (r.register_workflow(f, name="dup"), r.register_versioned_workflow(g, name="dup")),
-        lambda r, f, g: (r.register_versioned_workflow(f, name="dup"), r.register_workflow(g, name="dup")),
-        lambda r, f, g: (
-            r.register_versioned_workflow(f, name="dup", version_name="v1"),
-            r.register_versioned_workflow(g, name="dup", version_name="v1"),
-        ),
+        lambda r, f, g: (r.add_workflow(f, "dup"), r.add_workflow(g, "dup")),
+        lambda r, f, g: (r.add_activity(f, "dup"), r.add_activity(g, "dup")),
+        lambda r, f, g: (r.add_workflow(f), r.add_workflow(f)),
+        lambda r, f, g: (r.add_workflow(f, "dup"), r.add_versioned_workflow(g, "dup")),
+        lambda r, f, g: (r.add_versioned_workflow(f, "dup"), r.add_workflow(g, "dup")),
+        lambda r, f, g: (r.add_versioned_workflow(f, "dup", "v1"), r.add_versioned_workflow(g, "dup", "v1")),
     ],
     ids=[
         "workflow",
@@ -178,37 +153,37 @@ def test_duplicate_names_raise_value_error(register) -> None:
         return 2
 
     with pytest.raises(ValueError):
-        register(Registrar(), f, g)
+        register(Registry(), f, g)
 
 
 def test_same_name_for_a_workflow_and_an_activity_is_allowed() -> None:
-    wfr = Registrar()
-    wfr.register_workflow(lambda ctx: 1, name="shared")
-    wfr.register_activity(lambda ctx, x: x, name="shared")
-    assert wfr.registry.workflow_names() == ["shared"] and wfr.registry.activity_names() == ["shared"]
+    reg = Registry()
+    reg.add_workflow(lambda ctx: 1, "shared")
+    reg.add_activity(lambda ctx, x: x, "shared")
+    assert reg.workflow_names() == ["shared"] and reg.activity_names() == ["shared"]
 
 
 def test_registering_after_start_is_allowed() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def first(ctx):
         yield ctx.call_activity("later", input=1)
         return "done"
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     assert run.start("first").status == executor.RUNNING
 
-    @wfr.activity
+    @activity(reg)
     def later(ctx, x):
         return x
 
-    @wfr.workflow
+    @workflow(reg)
     def second(ctx):
         return "second"
 
-    assert wfr.registry.activity("later") is later
-    assert output(Run(wfr.registry, "wf-2").start("second")) == "second"
+    assert reg.activity("later") is later
+    assert output(Run(reg, "wf-2").start("second")) == "second"
 
 
 def test_unknown_workflow_name_fails_the_run() -> None:

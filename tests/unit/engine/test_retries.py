@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import actions as act
 from orchestrator.engine import executor
 from orchestrator.engine.errors import TaskFailedError
+from orchestrator.engine.registry import Registry
 from orchestrator.engine.retry import RetryPolicy, next_delay
 from tests.unit.engine.factories import (
     T0,
@@ -21,6 +21,7 @@ from tests.unit.engine.factories import (
     task_completed,
     task_failed,
     timer_fired,
+    workflow,
 )
 
 S = timedelta(seconds=1)
@@ -85,22 +86,22 @@ def test_retry_timeout_is_measured_in_workflow_time() -> None:
     assert next_delay(policy, 1, T0, at(30)) is None
 
 
-def _retrying(policy: RetryPolicy) -> Registrar:
-    wfr = Registrar()
+def _retrying(policy: RetryPolicy) -> Registry:
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         try:
             return (yield ctx.call_activity("flaky", input="x", retry_policy=policy))
         except TaskFailedError as err:
             return f"gave up: {err}"
 
-    return wfr
+    return reg
 
 
 def test_failure_with_policy_waits_on_a_durable_timer_then_reschedules_under_new_sequence() -> None:
     policy = RetryPolicy(first_retry_interval=timedelta(seconds=5), max_number_of_attempts=3, backoff_coefficient=2)
-    run = Run(_retrying(policy).registry)
+    run = Run(_retrying(policy))
     assert run.start("wf").actions == [act.ScheduleTask(0, "flaky", '"x"', None, 1, 0)]
     assert run.step([task_failed(0)], t=at(1)).actions == [act.CreateTimer(1, at(6))]
     assert run.step([timer_fired(1, at(6))], t=at(6)).actions == [act.ScheduleTask(2, "flaky", '"x"', None, 2, 0)]
@@ -112,7 +113,7 @@ def test_failure_with_policy_waits_on_a_durable_timer_then_reschedules_under_new
 
 def test_max_number_of_attempts_counts_the_first_try() -> None:
     policy = RetryPolicy(first_retry_interval=S, max_number_of_attempts=2)
-    run = Run(_retrying(policy).registry)
+    run = Run(_retrying(policy))
     run.start("wf")
     run.step([task_failed(0, "one")])
     run.step([timer_fired(1, at(1))], t=at(1))
@@ -127,7 +128,7 @@ def test_max_retry_interval_caps_the_timer() -> None:
         backoff_coefficient=10,
         max_retry_interval=timedelta(seconds=15),
     )
-    run = Run(_retrying(policy).registry)
+    run = Run(_retrying(policy))
     run.start("wf")
     assert run.step([task_failed(0)]).actions == [act.CreateTimer(1, at(10))]
     run.step([timer_fired(1, at(10))], t=at(10))
@@ -136,7 +137,7 @@ def test_max_retry_interval_caps_the_timer() -> None:
 
 def test_no_retry_after_retry_timeout_of_workflow_time() -> None:
     policy = RetryPolicy(first_retry_interval=S, max_number_of_attempts=10, retry_timeout=timedelta(minutes=1))
-    run = Run(_retrying(policy).registry)
+    run = Run(_retrying(policy))
     run.start("wf")
     assert run.step([task_failed(0, "slow")], t=at(60)).actions == [
         act.CompleteOrchestration("COMPLETED", '"gave up: wf-1: Activity task #0 failed: slow"')
@@ -147,20 +148,20 @@ def test_no_retry_after_retry_timeout_of_workflow_time() -> None:
                                         "ActivityDeliveryLimitExceeded"])
 def test_non_retryable_failures_are_not_retried(error_type: str) -> None:
     policy = RetryPolicy(first_retry_interval=S, max_number_of_attempts=5)
-    run = Run(_retrying(policy).registry)
+    run = Run(_retrying(policy))
     run.start("wf")
     result = run.step([task_failed(0, "bad input", error_type)])
     assert output(result) == "gave up: wf-1: Activity task #0 failed: bad input"
 
 
 def test_without_policy_failure_is_final() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         yield ctx.call_activity("once")
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     assert run.step([task_failed(0, "x")]).status == executor.FAILED
 
@@ -168,13 +169,13 @@ def test_without_policy_failure_is_final() -> None:
 def test_child_workflow_retry_reruns_the_child_with_the_same_instance_id() -> None:
 
     policy = RetryPolicy(first_retry_interval=timedelta(seconds=3), max_number_of_attempts=2)
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def parent(ctx):
         return (yield ctx.call_child_workflow("child", input=1, retry_policy=policy))
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     assert run.start("parent").actions == [act.CreateSubOrchestration(0, "child", "wf-1:0000", "1")]
     assert run.step([child_failed(0, "child broke")]).actions == [act.CreateTimer(1, at(3))]
     assert run.step([timer_fired(1, at(3))], t=at(3)).actions == [
@@ -186,13 +187,13 @@ def test_child_workflow_retry_reruns_the_child_with_the_same_instance_id() -> No
 def test_child_retry_exhausted_raises_sub_orchestration_message() -> None:
 
     policy = RetryPolicy(first_retry_interval=S, max_number_of_attempts=2)
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def parent(ctx):
         yield ctx.call_child_workflow("child", instance_id="kid", retry_policy=policy)
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("parent")
     run.step([child_failed(0, "a")])
     run.step([timer_fired(1, at(1))], t=at(1))
@@ -203,7 +204,7 @@ def test_child_retry_exhausted_raises_sub_orchestration_message() -> None:
 
 def test_retries_replay_deterministically_from_history() -> None:
     policy = RetryPolicy(first_retry_interval=S, max_number_of_attempts=3)
-    run = Run(_retrying(policy).registry)
+    run = Run(_retrying(policy))
     run.start("wf")
     run.step([task_failed(0)])
     run.step([timer_fired(1, at(1))], t=at(1))

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pydantic
 import pytest
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import executor
+from orchestrator.engine.registry import Registry
 from orchestrator.engine.serialization import AUTO_SERIALIZED, SerializationError, from_json, to_json
-from tests.unit.engine.factories import Run, output, task_completed
+from tests.unit.engine.factories import Run, output, task_completed, workflow
 
 Point = namedtuple("Point", ["x", "y"])
 
@@ -112,13 +112,13 @@ def test_unserializable_value_error_names_type_and_call(value) -> None:
 
 
 def test_workflow_passing_a_set_to_call_activity_fails_with_serialization_error() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         yield ctx.call_activity("store", input={"a", "b"})
 
-    result = Run(wfr.registry).start("wf")
+    result = Run(reg).start("wf")
     assert result.status == executor.FAILED
     assert result.completion.failure.error_type == "SerializationError"
     assert result.completion.failure.message.startswith(
@@ -128,9 +128,9 @@ def test_workflow_passing_a_set_to_call_activity_fails_with_serialization_error(
 
 
 def test_workflow_can_catch_the_serialization_error_as_type_error() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         try:
             ctx.call_child_workflow("child", input=object())
@@ -138,7 +138,7 @@ def test_workflow_can_catch_the_serialization_error_as_type_error() -> None:
             return type(err).__name__
         return "no error"
 
-    assert output(Run(wfr.registry).start("wf")) == "SerializationError"
+    assert output(Run(reg).start("wf")) == "SerializationError"
 
 
 @pytest.mark.parametrize(
@@ -151,21 +151,21 @@ def test_workflow_can_catch_the_serialization_error_as_type_error() -> None:
     ids=["output", "custom-status", "continue-as-new"],
 )
 def test_other_unserializable_values_fail_the_workflow_naming_the_call(body, prefix) -> None:
-    wfr = Registrar()
-    wfr.register_workflow(body, name="wf")
-    failure = Run(wfr.registry).start("wf").completion.failure
+    reg = Registry()
+    reg.add_workflow(body, name="wf")
+    failure = Run(reg).start("wf").completion.failure
     assert failure.error_type == "SerializationError"
     assert failure.message.startswith(prefix)
 
 
 def test_dataclass_input_and_result_cross_the_activity_boundary() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         got = yield ctx.call_activity("reserve", input=Item("A", 3))
         return {"ok": got.ok, "qty": got.qty}
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     assert run.start("wf").actions[0].input == '{"sku": "A", "qty": 3, "__durabletask_autoobject__": true}'
     assert output(run.step([task_completed(0, SimpleNamespace(ok=True, qty=3))])) == {"ok": True, "qty": 3}

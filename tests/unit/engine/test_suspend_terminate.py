@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ledgerflow.registration import Registrar
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
 from orchestrator.engine import executor
+from orchestrator.engine.registry import Registry
 from orchestrator.engine.tasks import when_all
 from tests.unit.engine.factories import (
     Run,
@@ -22,23 +22,24 @@ from tests.unit.engine.factories import (
     task_completed,
     terminated,
     timer_fired,
+    workflow,
 )
 
 
-def _two_steps() -> Registrar:
-    wfr = Registrar()
+def _two_steps() -> Registry:
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         a = yield ctx.call_activity("a")
         b = yield ctx.wait_for_external_event("go")
         return [a, b]
 
-    return wfr
+    return reg
 
 
 def test_suspended_run_buffers_completions_and_events() -> None:
-    run = Run(_two_steps().registry)
+    run = Run(_two_steps())
     run.start("wf")
     assert run.step([suspended("maintenance")]).status == executor.SUSPENDED
     result = run.step([task_completed(0, "A"), event_raised("go", "G")])
@@ -48,7 +49,7 @@ def test_suspended_run_buffers_completions_and_events() -> None:
 
 
 def test_resume_applies_the_buffered_events_in_order() -> None:
-    run = Run(_two_steps().registry)
+    run = Run(_two_steps())
     run.start("wf")
     run.step([suspended()])
     run.step([task_completed(0, "A"), event_raised("go", "G")])
@@ -58,28 +59,28 @@ def test_resume_applies_the_buffered_events_in_order() -> None:
 
 
 def test_suspend_and_resume_in_one_batch() -> None:
-    run = Run(_two_steps().registry)
+    run = Run(_two_steps())
     run.start("wf")
     result = run.step([suspended(), task_completed(0, "A"), resumed(), event_raised("go", 1)])
     assert output(result) == ["A", 1]
 
 
 def test_timer_fired_while_suspended_waits_for_resume() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def wf(ctx):
         yield ctx.create_timer(timedelta(seconds=1))
         return "woke"
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("wf")
     assert run.step([suspended(), timer_fired(0, at(1))], t=at(1)).status == executor.SUSPENDED
     assert output(run.step([resumed()], t=at(9))) == "woke"
 
 
 def test_terminate_completes_as_terminated_with_the_given_output() -> None:
-    run = Run(_two_steps().registry)
+    run = Run(_two_steps())
     run.start("wf")
     result = run.step([terminated({"reason": "operator"})])
     assert result.status == executor.TERMINATED
@@ -90,7 +91,7 @@ def test_terminate_completes_as_terminated_with_the_given_output() -> None:
 
 
 def test_terminate_while_suspended_is_applied_at_once() -> None:
-    run = Run(_two_steps().registry)
+    run = Run(_two_steps())
     run.start("wf")
     run.step([suspended()])
     result = run.step([task_completed(0, "A"), terminated("stop")])
@@ -99,35 +100,35 @@ def test_terminate_while_suspended_is_applied_at_once() -> None:
 
 
 def test_terminate_drops_actions_scheduled_in_the_same_step() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def chain(ctx):
         yield ctx.call_activity("a")
         yield ctx.call_activity("b")
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("chain")
     result = run.step([task_completed(0), terminated()])
     assert result.actions == [act.CompleteOrchestration("TERMINATED", None)]
     assert not any(isinstance(e, ev.TaskScheduled) for e in result.new_events)
 
 
-def _parent_of_three() -> Registrar:
-    wfr = Registrar()
+def _parent_of_three() -> Registry:
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def parent(ctx):
         kids = [
             ctx.call_child_workflow("child", instance_id=f"kid-{i}", app_id="a" if i == 2 else None) for i in range(3)
         ]
         return (yield when_all(kids))
 
-    return wfr
+    return reg
 
 
 def test_recursive_terminate_terminates_unfinished_children() -> None:
-    run = Run(_parent_of_three().registry)
+    run = Run(_parent_of_three())
     run.start("parent")
     run.step([child_completed(1, "done")])
     result = run.step([terminated("bye", recursive=True)])
@@ -139,14 +140,14 @@ def test_recursive_terminate_terminates_unfinished_children() -> None:
 
 
 def test_non_recursive_terminate_leaves_children_alone() -> None:
-    run = Run(_parent_of_three().registry)
+    run = Run(_parent_of_three())
     run.start("parent")
     result = run.step([terminated("bye", recursive=False)])
     assert result.actions == [act.CompleteOrchestration("TERMINATED", '"bye"')]
 
 
 def test_recursive_terminate_works_from_a_live_replay_cache() -> None:
-    replay = executor.Replay(_parent_of_three().registry, "wf-1")
+    replay = executor.Replay(_parent_of_three(), "wf-1")
 
     replay.replay([])
     replay.step([orchestrator_started(), started("parent")])
@@ -160,29 +161,29 @@ def test_recursive_terminate_works_from_a_live_replay_cache() -> None:
 
 
 def test_events_after_completion_are_ignored() -> None:
-    wfr = Registrar()
-    wfr.register_workflow(lambda ctx: "done", name="quick")
-    run = Run(wfr.registry)
+    reg = Registry()
+    reg.add_workflow(lambda ctx: "done", name="quick")
+    run = Run(reg)
     first = run.start("quick")
     second = run.step([terminated("too late"), task_completed(0)])
     assert second.completion == first.completion
 
 
 def test_actions_taken_just_before_a_suspend_are_not_taken_again_on_replay() -> None:
-    wfr = Registrar()
+    reg = Registry()
 
-    @wfr.workflow
+    @workflow(reg)
     def chain(ctx):
         yield ctx.call_activity("a")
         yield ctx.call_activity("b")
         return "done"
 
-    run = Run(wfr.registry)
+    run = Run(reg)
     run.start("chain")
     step = run.step([task_completed(0), suspended()])
     assert step.status == executor.SUSPENDED
     assert step.actions == [act.ScheduleTask(1, "b", None, None, 1, 1)]
-    cold = executor.execute(wfr.registry, run.instance_id, run.history, [orchestrator_started(at(1))])
+    cold = executor.execute(reg, run.instance_id, run.history, [orchestrator_started(at(1))])
     assert (cold.status, cold.actions) == (executor.SUSPENDED, [])
-    cold = executor.execute(wfr.registry, run.instance_id, run.history, [orchestrator_started(at(2)), resumed()])
+    cold = executor.execute(reg, run.instance_id, run.history, [orchestrator_started(at(2)), resumed()])
     assert (cold.status, cold.actions) == (executor.RUNNING, [])
