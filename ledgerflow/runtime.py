@@ -31,6 +31,7 @@ from orchestrator.tasks import CeleryPublisher, register_orchestrator_tasks
 from persistence.records import utcnow
 from telemetry import metrics
 from persistence.store import Store
+from security import context as sec_context
 from workers.limits import ActivityGate, DeliveryCap
 from workers.tasks import register_activity_tasks
 
@@ -88,20 +89,24 @@ class WorkflowRuntime(Registrar):
         registry = registry or self.registry
         celery = broker_app.create_app(settings.broker_url, settings.app_id,
                                        visibility_timeout=settings.visibility_timeout)
-        store = Store(settings.database_url)
+        store = Store(settings.database_url, **settings.store_options)
         store.migrate()
         config = settings.workflow
+        # the service's guard builds its security context lazily (a certificate written or
+        # rotated after start is picked up), from this process's configuration
+        sec_context.configure(settings.security)
         service = OrchestratorService(
             store, registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
             activity_lease=timedelta(seconds=settings.activity_lease), on_commit=commit_hook(settings),
             workflow_limits=config.workflow_limits, retention=config.retention, clock=clock,
             batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL,
+            max_history_events=settings.max_history_events,
         )
         metrics.watch_backlog(store.backlog)
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
         register_activity_tasks(celery, registry, self.activity_gate(settings, in_process=True),
-                                self.delivery_cap(settings))
+                                self.delivery_cap(settings), settings.activity_config)
         return celery, service
 
     def app_queues(self, settings: Settings) -> list[str]:
@@ -115,7 +120,7 @@ class WorkflowRuntime(Registrar):
         celery = broker_app.create_app(settings.broker_url, settings.app_id,
                                        visibility_timeout=settings.visibility_timeout)
         register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=False),
-                                self.delivery_cap(settings))
+                                self.delivery_cap(settings), settings.activity_config)
         return celery
 
     def activity_gate(self, settings: Settings, *, in_process: bool) -> ActivityGate:
