@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from brokers import urls as broker_urls
 from ledgerflow.errors import SetupError
 from ledgerflow.workflow_config import WorkflowConfig
 from persistence import engine as engine_mod
@@ -154,7 +155,7 @@ class Settings:
 
     @property
     def embedded_broker(self) -> bool:
-        return self.broker_url.startswith("memory://")
+        return broker_urls.is_memory(self.broker_url)
 
 
 @dataclass(frozen=True)
