@@ -74,6 +74,8 @@ class WorkflowRuntime(Registrar):
         self._watcher: CommitWatcher | None = None
         self._stopping = threading.Event()
         self.service: OrchestratorService | None = None
+        #: the process's security configuration before `build` set this runtime's
+        self._security_before: sec_context.SecurityConfig | None = None
 
     @property
     def settings(self) -> Settings:
@@ -94,7 +96,9 @@ class WorkflowRuntime(Registrar):
         config = settings.workflow
         # the service's guard builds its security context lazily (a certificate written or
         # rotated after start is picked up), from this process's configuration
-        sec_context.configure(settings.security)
+        before = sec_context.configure(settings.security)
+        if self._security_before is None:
+            self._security_before = before
         service = OrchestratorService(
             store, registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
             activity_lease=timedelta(seconds=settings.activity_lease), on_commit=commit_hook(settings),
@@ -208,3 +212,11 @@ class WorkflowRuntime(Registrar):
             self.service.sent_marks.close()
             self.service.store.close()
             self.service = None
+        self.restore_security()
+
+    def restore_security(self) -> None:
+        """Put back the process's security configuration from before `build` (a runtime that
+        stops leaves the process as it found it)."""
+        if self._security_before is not None:
+            sec_context.configure(self._security_before)
+            self._security_before = None

@@ -89,6 +89,7 @@ class WorkflowTestEnvironment:
         if self._service is not None:
             self._service.store.close()
             self._service = None
+            self.runtime.restore_security()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
