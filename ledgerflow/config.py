@@ -70,7 +70,7 @@ def security_from_env(env: Mapping[str, str] | None = None) -> sec_context.Secur
         return Path(env[name]) if env.get(name) else None
 
     return sec_context.SecurityConfig(
-        signing=env.get("LEDGERFLOW_SIGNING", "off").strip().lower() in sec_context.ON_VALUES,
+        signing=env.get("LEDGERFLOW_SIGNING", "off").strip().lower() in ON_VALUES,
         certs_dir=path("LEDGERFLOW_CERTS_DIR"), cert_file=path("LEDGERFLOW_CERT_FILE"),
         key_file=path("LEDGERFLOW_KEY_FILE"), ca_file=path("LEDGERFLOW_CA_FILE"),
         resources_dir=path("LEDGERFLOW_RESOURCES_DIR"),

@@ -27,8 +27,6 @@ from pathlib import Path
 from security import crypto
 from security.policy import PolicyStore
 
-ON_VALUES = frozenset({"on", "1", "true", "yes"})
-
 
 @dataclass(frozen=True)
 class SecurityConfig:
