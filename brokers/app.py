@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from brokers import queues, redis_transport
+from brokers import queues, redis_transport, urls
 
 #: kombu's memory transport polls once a second by default: far too slow for a step.
 MEMORY_POLLING_INTERVAL = 0.001
@@ -29,7 +29,7 @@ def create_app(
     """A Celery app bound to `broker_url`, routing by default to `app_id`'s workflow queue."""
     app = Celery(main, broker=broker_url, set_as_current=False)
     transport_options: dict[str, Any] = {"visibility_timeout": visibility_timeout}
-    if broker_url.startswith("memory://"):
+    if urls.is_memory(broker_url):
         transport_options["polling_interval"] = MEMORY_POLLING_INTERVAL
     app.conf.update(
         broker_transport_options=transport_options,
@@ -56,7 +56,7 @@ def create_app(
         enable_utc=True,
         broker_channel_error_retry=True,
     )
-    if broker_url.startswith("redis://"):
+    if urls.uses_own_transport(broker_url):
         # kombu's Redis transport with a fix for a worker exiting when Redis restarts under it
         app.conf.broker_transport = redis_transport.TRANSPORT
     app.conf.update(overrides)

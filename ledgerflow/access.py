@@ -53,13 +53,18 @@ class HistoryTamperedError(RuntimeError):
 
 
 class ManagementAccess:
-    def __init__(self, app_id: str, security: sec_context.SecurityContext | None = None) -> None:
+    """`security`: a fixed context; else the context of `config` (`Settings.security`), rebuilt
+    when its certificate files change."""
+
+    def __init__(self, app_id: str, security: sec_context.SecurityContext | None = None, *,
+                 config: sec_context.SecurityConfig | None = None) -> None:
         self.app_id = app_id
         self._fixed = security
+        self._config = config or sec_context.SecurityConfig()
 
     @property
     def ctx(self) -> sec_context.SecurityContext:
-        return self._fixed if self._fixed is not None else sec_context.current(self.app_id)
+        return self._fixed if self._fixed is not None else sec_context.current(self.app_id, self._config)
 
     def active(self) -> bool:
         """Whether any access policy is loaded (else every check passes without a read)."""
@@ -82,7 +87,7 @@ class ManagementAccess:
             ctx = self.ctx
         except sec_context.SigningConfigurationError:
             ctx = sec_context.SecurityContext(self.app_id, policies=sec_context.PolicyStore(
-                sec_context.default_resources_dir()))
+                self._config.resources()))
         policies = ctx.policies
         app = record.app_id if record is not None else (app_id or self.app_id)
         if policies is None or not policies.governs(app):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from ledgerflow.cli_help import examples
+from ledgerflow.config import app_id_from_env, security_from_env
 from security import crypto
 from security.certs import init_certs
-from security.context import default_certs_dir
 
 
 @click.group(epilog=examples("ledgerflow certs init --app-id orders"))
@@ -32,8 +30,8 @@ def certs_init(app_id: str | None, directory: str | None, key_type: str, trust_d
     """Create a development CA (once) and issue the app's certificate and key under it.
 
     Run it again to rotate the app's certificate under the same CA."""
-    app = app_id or os.environ.get("LEDGERFLOW_APP_ID") or os.environ.get("APP_ID") or "default"
-    paths = init_certs(directory or default_certs_dir(), app, key_type=key_type, trust_domain=trust_domain,
+    app = app_id or app_id_from_env()
+    paths = init_certs(directory or security_from_env().certs(), app, key_type=key_type, trust_domain=trust_domain,
                        namespace=namespace, days=days, new_ca=new_ca)
     click.echo(f"{'created' if paths.created_ca else 'using'} CA {paths.ca_cert}")
     click.echo(f"issued {paths.cert} and {paths.key} for {paths.spiffe_id}")

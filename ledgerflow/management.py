@@ -74,13 +74,13 @@ class WorkflowManager:
         self._feed_held = False
         changes.feed_for(settings)  # set up now, so the first change is published without delay
         #: access policies and signed-history verification (see ledgerflow/access.py)
-        self.access = access.ManagementAccess(settings.app_id)
+        self.access = access.ManagementAccess(settings.app_id, config=settings.security)
 
     @property
     def store(self) -> Store:
         with self._store_lock:
             if self._store is None:
-                store = Store(self.settings.database_url)
+                store = Store(self.settings.database_url, **self.settings.store_options)
                 try:
                     store.migrate()
                 except BaseException:

@@ -89,20 +89,20 @@ class WorkflowRuntime(Registrar):
         registry = registry or self.registry
         celery = broker_app.create_app(settings.broker_url, settings.app_id,
                                        visibility_timeout=settings.visibility_timeout)
-        store = Store(settings.database_url)
+        store = Store(settings.database_url, **settings.store_options)
         store.migrate()
         config = settings.workflow
         rules = AppRules(pools={**config.pools, **self.pools}, workflow_limits=config.workflow_limits,
                          retention=config.retention, max_history_events=settings.max_history_events,
                          activity_lease=timedelta(seconds=settings.activity_lease))
         service = OrchestratorService(store, registry, CeleryPublisher(celery), settings.app_id, rules=rules,
-                                      on_commit=commit_hook(settings), clock=clock, batch_size=settings.batch_size,
+                                      security=settings.security, on_commit=commit_hook(settings), clock=clock, batch_size=settings.batch_size,
                                       mark_interval=SENT_MARK_INTERVAL)
         metrics.watch_backlog(store.backlog)
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
         register_activity_tasks(celery, registry, self.activity_gate(settings, in_process=True),
-                                self.delivery_cap(settings))
+                                self.delivery_cap(settings), settings.activity_config)
         return celery, service
 
     def app_queues(self, settings: Settings) -> list[str]:
@@ -116,7 +116,7 @@ class WorkflowRuntime(Registrar):
         celery = broker_app.create_app(settings.broker_url, settings.app_id,
                                        visibility_timeout=settings.visibility_timeout)
         register_activity_tasks(celery, self.registry, self.activity_gate(settings, in_process=False),
-                                self.delivery_cap(settings))
+                                self.delivery_cap(settings), settings.activity_config)
         return celery
 
     def activity_gate(self, settings: Settings, *, in_process: bool) -> ActivityGate:

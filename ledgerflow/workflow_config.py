@@ -29,8 +29,8 @@ LEDGERFLOW_ACTIVITY_LIMITS and LEDGERFLOW_WORKFLOW_LIMITS ("name=N,name=N").
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -71,8 +71,10 @@ class WorkflowConfig:
     workflow_limits: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | None = None, env: dict[str, str] | None = None) -> WorkflowConfig:
-        env = dict(os.environ) if env is None else env
+    def load(cls, path: str | None = None, env: Mapping[str, str] | None = None) -> WorkflowConfig:
+        """From the YAML at `path` (else env's LEDGERFLOW_CONFIG) and the variables of `env`
+        (`ledgerflow.config.Settings.from_env` passes the environment; None: no variables)."""
+        env = {} if env is None else env
         path = path or env.get("LEDGERFLOW_CONFIG")
         spec: dict[str, Any] = {}
         if path:

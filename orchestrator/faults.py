@@ -2,7 +2,9 @@
 die with `os._exit` right after its Nth step commit, before anything is published;
 `LEDGERFLOW_FAULT_EXIT_BEFORE_COMMIT=N` makes it die inside its Nth step that has work,
 after every write of the step and before the commit (the database rolls the step back).
-Unset (always, in production) each costs one comparison per step."""
+Unset (always, in production) each costs one comparison per step. Read from the environment
+at import, not from `ledgerflow.config.Settings`: test-only hooks that a crash test sets on a
+child process, and the orchestrator layer may not import the SDK's settings."""
 
 from __future__ import annotations
 

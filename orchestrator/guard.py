@@ -78,16 +78,20 @@ def child_start_fields(instance_id: str, started: ev.ExecutionStarted) -> tuple[
 class HistoryGuard:
     """One per OrchestratorService."""
 
-    def __init__(self, app_id: str, security: sec_context.SecurityContext | None = None) -> None:
+    def __init__(self, app_id: str,
+                 security: sec_context.SecurityContext | sec_context.SecurityConfig | None = None) -> None:
+        """`security`: a fixed context, or the configuration the context is built from (and
+        rebuilt when its certificate files change); None: the defaults."""
         self.app_id = app_id
-        self._fixed = security
+        self._fixed = security if isinstance(security, sec_context.SecurityContext) else None
+        self._config = security if isinstance(security, sec_context.SecurityConfig) else sec_context.SecurityConfig()
         self._cert_ids: dict[bytes, int] = {}
         #: instance -> (chain head, signed events) this process last wrote
         self._heads: dict[str, tuple[bytes | None, int]] = {}
 
     @property
     def ctx(self) -> sec_context.SecurityContext:
-        return self._fixed if self._fixed is not None else sec_context.current(self.app_id)
+        return self._fixed if self._fixed is not None else sec_context.current(self.app_id, self._config)
 
     def signing(self) -> bool:
         try:

@@ -27,7 +27,7 @@ from orchestrator.step import ReplayFactory, StepRunner, cache_key, log_ids
 from persistence import errors as store_errors
 from persistence.records import OUTBOX_ORCHESTRATE, InstanceRecord, NewInboxMessage, NewOutbox, OutboxRecord, utcnow
 from persistence.store import BatchTx, Store
-from security.context import SecurityContext
+from security.context import SecurityConfig, SecurityContext
 from telemetry import metrics
 
 log = logging.getLogger("ledgerflow.orchestrator")
@@ -107,7 +107,7 @@ class OrchestratorService:
         app_id: str,
         *,
         rules: AppRules | None = None,
-        security: SecurityContext | None = None,
+        security: SecurityContext | SecurityConfig | None = None,
         cache: ReplayCache | None = None,
         replays: ReplayFactory | None = None,
         on_commit: Callable[[Sequence[str]], None] | None = None,
@@ -115,8 +115,8 @@ class OrchestratorService:
         mark_interval: float = 0.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """`security`: history signing, attestations, propagation, access checks (None: from
-        the environment); `replays`: how a run's live state is made (the registered Python
+        """`security`: history signing, attestations, propagation, access checks: a fixed
+        context, or the configuration it is built from (None: the defaults, signing off); `replays`: how a run's live state is made (the registered Python
         code by default); `on_commit`: told the instances each committed batch stepped;
         `mark_interval`: published outbox rows are marked sent every this many seconds (0: at
         once); `clock`: the time steps run at (a test environment's clock skips ahead)."""

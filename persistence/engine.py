@@ -56,12 +56,14 @@ def dialect_of(url: URL) -> str:
     return backend
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """Create the engine for ``url``; ``kwargs`` go to :func:`sqlalchemy.create_engine`."""
+def create_engine(url: str | URL, *, idle_in_transaction_timeout: float = IDLE_IN_TRANSACTION_TIMEOUT_SECONDS,
+                  lock_timeout: float = LOCK_TIMEOUT_SECONDS, **kwargs: Any) -> Engine:
+    """Create the engine for ``url``; ``kwargs`` go to :func:`sqlalchemy.create_engine`.
+    The two timeouts are PostgreSQL's session limits (see `_session_options`)."""
     parsed = normalize_url(url)
     if dialect_of(parsed) == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
-    return _postgres_engine(parsed, **kwargs)
+    return _postgres_engine(parsed, _session_options(idle_in_transaction_timeout, lock_timeout), **kwargs)
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
@@ -120,7 +122,7 @@ def _enable_wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
-def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
+def _postgres_engine(url: URL, options: str, **kwargs: Any) -> Engine:
     connect_args: dict[str, Any] = {
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "keepalives": 1,
@@ -128,7 +130,7 @@ def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
         "keepalives_interval": 5,
         "keepalives_count": 3,
         "application_name": "ledgerflow",
-        "options": _session_options(),
+        "options": options,
     }
     connect_args.update(kwargs.pop("connect_args", {}))
     kwargs.setdefault("pool_recycle", 1800)
@@ -138,7 +140,7 @@ def _postgres_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
-def _session_options() -> str:
+def _session_options(idle: float, lock: float) -> str:
     """Server-side limits for every session, so a client that stops (SIGSTOP, a long GC
     pause, a frozen VM) cannot hold a workflow's row lock for ever:
 
@@ -151,10 +153,9 @@ def _session_options() -> str:
       retried, or reconcile wakes the instance again) instead of tying up a worker thread
       behind a stuck holder. The migration run turns it off for itself.
 
-    LEDGERFLOW_DB_IDLE_IN_TRANSACTION_TIMEOUT and LEDGERFLOW_DB_LOCK_TIMEOUT (seconds; 0 off).
+    Seconds, 0 off: LEDGERFLOW_DB_IDLE_IN_TRANSACTION_TIMEOUT and LEDGERFLOW_DB_LOCK_TIMEOUT
+    (`ledgerflow.config.Settings`), else the defaults above.
     """
-    idle = float(os.environ.get("LEDGERFLOW_DB_IDLE_IN_TRANSACTION_TIMEOUT", IDLE_IN_TRANSACTION_TIMEOUT_SECONDS))
-    lock = float(os.environ.get("LEDGERFLOW_DB_LOCK_TIMEOUT", LOCK_TIMEOUT_SECONDS))
     return (f"-c idle_in_transaction_session_timeout={int(idle * 1000)} "
             f"-c lock_timeout={int(lock * 1000)}")
 

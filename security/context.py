@@ -1,38 +1,57 @@
 """What one process knows about security: signing on or off, its identity, the CA bundle,
-and the access policies of its resources directory. Built from the environment:
+and the access policies of its resources directory. Built from a `SecurityConfig`, which
+`ledgerflow.config.Settings` reads from the environment (this module reads none of it):
 
-- LEDGERFLOW_SIGNING: `on` (also 1/true/yes) signs and verifies histories; default off.
-- LEDGERFLOW_CERTS_DIR: where `ledgerflow certs init` writes and the runtime reads
-  certificates; default `.ledgerflow/certs` in the working directory. In it:
+- `signing` (LEDGERFLOW_SIGNING): signs and verifies histories; default off.
+- `certs_dir` (LEDGERFLOW_CERTS_DIR): where `ledgerflow certs init` writes and the runtime
+  reads certificates; default `.ledgerflow/certs` in the working directory. In it:
   `ca.crt` (the CA bundle), `<app-id>.crt` and `<app-id>.key` (the app's identity).
-- LEDGERFLOW_CERT_FILE, LEDGERFLOW_KEY_FILE, LEDGERFLOW_CA_FILE: name the files directly
-  (override the directory's defaults).
-- LEDGERFLOW_RESOURCES_DIR: WorkflowAccessPolicy YAML files; default `.ledgerflow/resources`.
-- LEDGERFLOW_SIGNING_VERIFY: `head` (default) or `full`; see orchestrator/guard.py.
+- `cert_file`, `key_file`, `ca_file` (LEDGERFLOW_CERT_FILE, LEDGERFLOW_KEY_FILE,
+  LEDGERFLOW_CA_FILE): name the files directly (override the directory's defaults).
+- `resources_dir` (LEDGERFLOW_RESOURCES_DIR): WorkflowAccessPolicy YAML files; default
+  `.ledgerflow/resources`.
+- `verify_mode` (LEDGERFLOW_SIGNING_VERIFY): `head` (default) or `full`; see orchestrator/guard.py.
+
+`current(app_id, config)` is the one builder: the entry points call it (or hand the config to
+what calls it) with `Settings.security`.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from security import crypto
 from security.policy import PolicyStore
 
-ON_VALUES = frozenset({"on", "1", "true", "yes"})
 
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Explicit security settings; a path left None takes its default under the working
+    directory at the time it is used (as the variables did)."""
 
-def signing_enabled() -> bool:
-    return os.environ.get("LEDGERFLOW_SIGNING", "off").strip().lower() in ON_VALUES
+    signing: bool = False
+    certs_dir: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    resources_dir: Path | None = None
+    verify_mode: str = "head"
 
+    def certs(self) -> Path:
+        return Path(self.certs_dir or Path.cwd() / ".ledgerflow" / "certs")
 
-def default_certs_dir() -> Path:
-    return Path(os.environ.get("LEDGERFLOW_CERTS_DIR") or Path.cwd() / ".ledgerflow" / "certs")
+    def resources(self) -> Path:
+        return Path(self.resources_dir or Path.cwd() / ".ledgerflow" / "resources")
 
-
-def default_resources_dir() -> Path:
-    return Path(os.environ.get("LEDGERFLOW_RESOURCES_DIR") or Path.cwd() / ".ledgerflow" / "resources")
+    def identity_files(self, app_id: str) -> tuple[Path, Path, Path]:
+        """(certificate, key, CA bundle) of `app_id`."""
+        base = self.certs()
+        return (Path(self.cert_file or base / f"{app_id}.crt"), Path(self.key_file or base / f"{app_id}.key"),
+                Path(self.ca_file or base / "ca.crt"))
 
 
 class SigningConfigurationError(Exception):
@@ -52,22 +71,19 @@ class SecurityContext:
         return self.identity is not None
 
     @classmethod
-    def from_env(cls, app_id: str | None = None) -> SecurityContext:
-        app = app_id or os.environ.get("LEDGERFLOW_APP_ID") or os.environ.get("APP_ID") or "default"
-        policies = PolicyStore(default_resources_dir())
-        mode = os.environ.get("LEDGERFLOW_SIGNING_VERIFY", "head").strip().lower()
-        if not signing_enabled():
-            return cls(app, policies=policies, verify_mode=mode)
-        identity, trust = load_identity(app)
-        return cls(app, identity, trust, policies, mode)
+    def build(cls, app_id: str, config: SecurityConfig) -> SecurityContext:
+        """The context of `app_id` under `config` (uncached; see `current`)."""
+        policies = PolicyStore(config.resources())
+        mode = config.verify_mode.strip().lower()
+        if not config.signing:
+            return cls(app_id, policies=policies, verify_mode=mode)
+        identity, trust = load_identity(app_id, config)
+        return cls(app_id, identity, trust, policies, mode)
 
 
-def load_identity(app_id: str) -> tuple[crypto.Identity, crypto.TrustBundle]:
-    base = default_certs_dir()
-    cert_file = Path(os.environ.get("LEDGERFLOW_CERT_FILE") or base / f"{app_id}.crt")
-    key_file = Path(os.environ.get("LEDGERFLOW_KEY_FILE") or base / f"{app_id}.key")
-    ca_file = Path(os.environ.get("LEDGERFLOW_CA_FILE") or base / "ca.crt")
-    hint = (f"create them with `ledgerflow certs init --app-id {app_id} --dir {base}` or name them with "
+def load_identity(app_id: str, config: SecurityConfig) -> tuple[crypto.Identity, crypto.TrustBundle]:
+    cert_file, key_file, ca_file = config.identity_files(app_id)
+    hint = (f"create them with `ledgerflow certs init --app-id {app_id} --dir {config.certs()}` or name them with "
             "LEDGERFLOW_CERT_FILE, LEDGERFLOW_KEY_FILE and LEDGERFLOW_CA_FILE")
     try:
         identity = crypto.load_identity(cert_file, key_file)
@@ -85,48 +101,40 @@ def load_identity(app_id: str) -> tuple[crypto.Identity, crypto.TrustBundle]:
     return identity, trust
 
 
-_cache: dict[tuple[str, ...], tuple[float, SecurityContext]] = {}
-_cache_lock = __import__("threading").Lock()
+_cache: dict[tuple[object, ...], tuple[float, SecurityContext]] = {}
+_cache_lock = threading.Lock()
 _RECHECK_SECONDS = 1.0
-
-
-def _env_key(app_id: str) -> tuple[str, ...]:
-    env = os.environ
-    names = ("LEDGERFLOW_SIGNING", "LEDGERFLOW_CERTS_DIR", "LEDGERFLOW_CERT_FILE", "LEDGERFLOW_KEY_FILE",
-             "LEDGERFLOW_CA_FILE", "LEDGERFLOW_RESOURCES_DIR", "LEDGERFLOW_SIGNING_VERIFY")
-    key = [app_id, os.getcwd(), *(env.get(n, "") for n in names)]
-    if signing_enabled():  # a rotated certificate is picked up without a restart
-        base = default_certs_dir()
-        for path in (env.get("LEDGERFLOW_CERT_FILE") or base / f"{app_id}.crt",
-                     env.get("LEDGERFLOW_CA_FILE") or base / "ca.crt"):
+def _key(app_id: str, config: SecurityConfig) -> tuple[object, ...]:
+    key: list[object] = [app_id, os.getcwd(), config]
+    if config.signing:  # a rotated certificate is picked up without a restart
+        cert_file, _, ca_file = config.identity_files(app_id)
+        for path in (cert_file, ca_file):
             try:
-                key.append(str(Path(path).stat().st_mtime_ns))
+                key.append(path.stat().st_mtime_ns)
             except OSError:
                 key.append("-")
     return tuple(key)
 
 
-def current(app_id: str | None = None) -> SecurityContext:
-    """The context for `app_id` from the environment, cached while the environment and the
+def current(app_id: str, config: SecurityConfig) -> SecurityContext:
+    """The context for `app_id` under `config`, cached while the configuration and the
     certificate files stay the same (re-checked at most once a second)."""
-    import time
-
-    app = app_id or os.environ.get("LEDGERFLOW_APP_ID") or os.environ.get("APP_ID") or "default"
     now = time.monotonic()
+    fast = (app_id, config)
     with _cache_lock:
-        hit = _cache.get((app,))
+        hit = _cache.get(fast)
         if hit is not None and now - hit[0] < _RECHECK_SECONDS:
             return hit[1]
-    key = _env_key(app)
+    key = _key(app_id, config)
     with _cache_lock:
         entry = _cache.get(key)
         if entry is not None:
-            _cache[(app,)] = (now, entry[1])
+            _cache[fast] = (now, entry[1])
             return entry[1]
-    ctx = SecurityContext.from_env(app)
+    ctx = SecurityContext.build(app_id, config)
     with _cache_lock:
         _cache[key] = (now, ctx)
-        _cache[(app,)] = (now, ctx)
+        _cache[fast] = (now, ctx)
     return ctx
 
 

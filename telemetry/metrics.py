@@ -25,6 +25,8 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from telemetry import environment
+
 #: Buckets in seconds for steps, activities and timer lateness.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -110,12 +112,12 @@ def use_multiprocess(directory: str | None = None) -> str:
     multi-process mode). Call before the first metric is used and before forking."""
     from prometheus_client import values
 
-    directory = directory or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = directory or environment.library_variables().get(environment.MULTIPROC_DIR)
     if directory is None:  # ours: removed when this process exits (its forked children never run atexit)
         directory = tempfile.mkdtemp(prefix="ledgerflow-metrics-")
         owner = os.getpid()
         atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    environment.set_multiproc_dir(directory)
     values.ValueClass = values.MultiProcessValue()
     return directory
 
@@ -123,7 +125,7 @@ def use_multiprocess(directory: str | None = None) -> str:
 def registry() -> CollectorRegistry:
     """What a scrape reads: the default registry, or in multi-process mode every process's
     files plus this process's own collectors."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not environment.library_variables().get(environment.MULTIPROC_DIR):
         return prometheus_client.REGISTRY
     from prometheus_client import multiprocess
 

@@ -12,18 +12,19 @@ and no second bookkeeping on the step path. Counters become monotonic sums (name
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from telemetry import metrics, tracing
+from telemetry import environment, metrics, tracing
 
 log = logging.getLogger("ledgerflow.telemetry")
 
 _GAUGES = ("ledgerflow_inbox_backlog", "ledgerflow_outbox_unsent")
 
 
-def wanted(env: Mapping[str, str] = os.environ) -> bool:
+def wanted(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the OTEL_* variables (`env`, else the process's) ask for OTLP metrics."""
+    env = environment.library_variables() if env is None else env
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     kind = env.get("OTEL_METRICS_EXPORTER", "").strip().lower()
@@ -56,7 +57,8 @@ def start() -> Any:
 
 
 def _exporter() -> Any:
-    protocol = (os.environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    env = environment.library_variables()
+    protocol = (env.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
                 or "http/protobuf").strip().lower()
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter

@@ -35,6 +35,8 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from telemetry import environment
+
 log = logging.getLogger("ledgerflow.telemetry")
 
 #: Any of these set (and OTEL_SDK_DISABLED not true) turns tracing on.
@@ -43,8 +45,9 @@ TRACEPARENT = "traceparent"
 INSTRUMENTATION = "ledgerflow"
 
 
-def wanted(env: Mapping[str, str] = os.environ) -> bool:
-    """Whether the environment asks for traces."""
+def wanted(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the OTEL_* variables (`env`, else the process's) ask for traces."""
+    env = environment.library_variables() if env is None else env
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     if env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
@@ -132,12 +135,13 @@ def _build_provider() -> Any:
 
 
 def _exporter() -> Any:
-    kind = (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(",")[0].strip().lower()
+    env = environment.library_variables()
+    kind = (env.get("OTEL_TRACES_EXPORTER") or "otlp").split(",")[0].strip().lower()
     if kind == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    protocol = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
                 or "http/protobuf").strip().lower()
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

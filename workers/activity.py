@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,19 +27,40 @@ from security.policy import DENIED_MESSAGE, DENIED_TYPE
 log = logging.getLogger("ledgerflow.worker")
 
 
+#: Largest activity input or output, in bytes of JSON (LEDGERFLOW_MAX_PAYLOAD_BYTES; 0: no
+#: limit). The default matches the HTTP API's body limit. A payload over it fails the call
+#: with PayloadTooLargeError instead of travelling through the broker and into history.
+DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ActivityConfig:
+    """What a worker process is told at start (from `ledgerflow.config.Settings`): the app
+    whose queue it serves when its Celery app does not say (LEDGERFLOW_APP_ID), the payload
+    limit, and the security configuration its context is built from."""
+
+    app_id: str = "default"
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    security: sec_context.SecurityConfig = field(default_factory=sec_context.SecurityConfig)
+
+
+DEFAULTS = ActivityConfig()
+
+
 def run_activity(registry: Registry, request: wire.ActivityRequest,
                  security: sec_context.SecurityContext | None = None, *, app_id: str | None = None,
-                 refuse: ev.FailureDetails | None = None) -> wire.ResultMessage:
+                 refuse: ev.FailureDetails | None = None, config: ActivityConfig = DEFAULTS) -> wire.ResultMessage:
     """Run the activity named in `request`; never raises. Returns the inbox message.
 
     Before running it: the propagated history is verified (signing on) and this app's
     access policies are checked against the caller's verified identity; a denial fails the
     call at once with error_type WorkflowAccessPolicyDenied. With `refuse` the call is not
-    run and fails with that (the delivery cap, `workers.limits.DeliveryCap`)."""
+    run and fails with that (the delivery cap, `workers.limits.DeliveryCap`). Without
+    `security`, the context of `app_id` (else `config.app_id`) under `config.security`."""
     name, task_id = request.name, request.task_id
     now = wall_clock()
     try:
-        security = security or worker_security(app_id)
+        security = security or worker_security(app_id, config)
         propagated = _propagated(security, request)
         refusal = refuse or _access_refusal(security, request, propagated)
     except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
@@ -50,42 +71,32 @@ def run_activity(registry: Registry, request: wire.ActivityRequest,
     if refusal is not None:
         log.warning("activity refused: %s", refusal.message,
                     extra={"instance_id": request.instance_id, "activity": name, "task_id": task_id})
-        return result_message(request, ev.TaskFailed(now, task_id, refusal), security)
+        return result_message(request, ev.TaskFailed(now, task_id, refusal), security, config=config)
     ctx = WorkflowActivityContext(request.instance_id, task_id, request.execution_id, attempt=request.attempt,
                                   app_id=request.app_id, propagated_history=propagated)
     log.info("activity start", extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
     try:
-        check_payload(request.input, f"Input of activity '{name}'")
+        check_payload(request.input, f"Input of activity '{name}'", config.max_payload_bytes)
         fn = registry.activity(name)
         result = call_with_input(fn, ctx, from_json(request.input))
         if inspect.isawaitable(result):
             result = asyncio.run(_awaited(result))
-        output = check_payload(to_json(result, what=f"Output of activity '{name}'"), f"Output of activity '{name}'")
+        output = check_payload(to_json(result, what=f"Output of activity '{name}'"), f"Output of activity '{name}'",
+                               config.max_payload_bytes)
         event: ev.HistoryEvent = ev.TaskCompleted(now, task_id, output)
     except Exception as exc:  # the activity's failure is the workflow's business
         log.warning("activity failed: %s: %s", type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG),
                     extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
         event = ev.TaskFailed(now, task_id, failure_from_exception(exc))
-    return result_message(request, event, security)
-
-
-#: Largest activity input or output, in bytes of JSON (LEDGERFLOW_MAX_PAYLOAD_BYTES; 0: no
-#: limit). The default matches the HTTP API's body limit. A payload over it fails the call
-#: with PayloadTooLargeError instead of travelling through the broker and into history.
-DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+    return result_message(request, event, security, config=config)
 
 
 class PayloadTooLargeError(ValueError):
     """An activity input or output over LEDGERFLOW_MAX_PAYLOAD_BYTES."""
 
 
-def max_payload_bytes() -> int:
-    return int(os.environ.get("LEDGERFLOW_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES) or 0)
-
-
-def check_payload(text: str | None, what: str) -> str | None:
-    """`text` unchanged, or PayloadTooLargeError naming the size and the limit."""
-    limit = max_payload_bytes()
+def check_payload(text: str | None, what: str, limit: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str | None:
+    """`text` unchanged, or PayloadTooLargeError naming the size and `limit` (0: none)."""
     if text is not None and limit and len(text) > limit // 4:  # cheap test first: chars <= bytes <= 4 * chars
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > limit:
@@ -95,11 +106,10 @@ def check_payload(text: str | None, what: str) -> str | None:
     return text
 
 
-def worker_security(app_id: str | None = None) -> sec_context.SecurityContext:
+def worker_security(app_id: str | None = None, config: ActivityConfig = DEFAULTS) -> sec_context.SecurityContext:
     """This worker's security context: its app is `app_id` (the app whose queue it serves),
-    else LEDGERFLOW_APP_ID; never a field of the request."""
-    own = app_id or os.environ.get("LEDGERFLOW_APP_ID") or os.environ.get("APP_ID") or "default"
-    return sec_context.current(own)
+    else `config.app_id` (LEDGERFLOW_APP_ID); never a field of the request."""
+    return sec_context.current(app_id or config.app_id, config.security)
 
 
 def _propagated(security: sec_context.SecurityContext, request: wire.ActivityRequest) -> prop.PropagatedHistory | None:
@@ -136,12 +146,12 @@ def _access_refusal(security: sec_context.SecurityContext, request: wire.Activit
 
 
 def result_message(request: wire.ActivityRequest, event: ev.HistoryEvent,
-                   security: sec_context.SecurityContext | None = None, *,
-                   app_id: str | None = None) -> wire.ResultMessage:
+                   security: sec_context.SecurityContext | None = None, *, app_id: str | None = None,
+                   config: ActivityConfig = DEFAULTS) -> wire.ResultMessage:
     """The inbox message for the owner; with signing on, attested by this app."""
     type_name, payload = codec.encode(event)
     try:
-        security = security or worker_security(app_id)
+        security = security or worker_security(app_id, config)
     except sec_context.SigningConfigurationError:
         security = None
     if security is not None and security.identity is not None:

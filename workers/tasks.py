@@ -18,7 +18,7 @@ from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
-from workers.activity import result_message, run_activity, wall_clock
+from workers.activity import DEFAULTS, ActivityConfig, result_message, run_activity, wall_clock
 from telemetry import metrics, tracing
 from workers.limits import ActivityGate, DeliveryCap
 
@@ -26,13 +26,14 @@ log = logging.getLogger("ledgerflow.worker")
 
 
 def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate | None = None,
-                            cap: DeliveryCap | None = None) -> None:
-    """Register every activity of `registry` as its own Celery task on `app`."""
+                            cap: DeliveryCap | None = None, config: ActivityConfig = DEFAULTS) -> None:
+    """Register every activity of `registry` as its own Celery task on `app`. `config` travels
+    with the tasks into every worker process (prefork children inherit it)."""
     gate = gate or ActivityGate()
     cap = cap or DeliveryCap(None, 0)
     held = liveness.track(app, str(app.conf.broker_url or ""), held_call)
     for name in registry.activity_names():
-        register_activity_task(app, registry, name, gate, cap, held)
+        register_activity_task(app, registry, name, gate, cap, held, config)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -44,20 +45,20 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         if request is None:
             return
         if activity in registry.activity_names():  # registered after the worker started
-            register_activity_task(app, registry, activity, gate, cap, held)
+            register_activity_task(app, registry, activity, gate, cap, held, config)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request)
             return
         failure = failure_from_exception(ActivityNotRegisteredError(f"Activity function named '{activity}' was not registered!"))
         event = ev.TaskFailed(wall_clock(), request.task_id, failure)
-        messages.publish_deliver(app, request.app_id, request.instance_id,
-                                 result_message(request, event, app_id=own_app_id(app)))
+        message = result_message(request, event, app_id=own_app_id(app), config=config)
+        messages.publish_deliver(app, request.app_id, request.instance_id, message)
 
     signals.task_unknown.connect(on_unknown, weak=False)
 
 
 def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap,
-                           held: liveness.HeldCalls | None = None) -> None:
+                           held: liveness.HeldCalls | None = None, config: ActivityConfig = DEFAULTS) -> None:
     task_name = queues.activity_task_name(name)
     if task_name in app.tasks:
         return
@@ -77,7 +78,7 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
                     log.info("activity already ran: its result is sent again", extra={
                         "instance_id": request.instance_id, "activity": name, "task_id": request.task_id})
                 else:
-                    message = _run_observed(self, registry, request, own_app_id(app), parked)
+                    message = _run_observed(self, registry, request, own_app_id(app), parked, config)
                 cap.end(request, message)
             messages.publish_deliver(app, request.app_id, request.instance_id, message)
 
@@ -87,7 +88,7 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
 
 
 def _run_observed(task: Any, registry: Registry, request: wire.ActivityRequest, app_id: str | None,
-                  parked: ev.FailureDetails | None) -> wire.ResultMessage:
+                  parked: ev.FailureDetails | None, config: ActivityConfig = DEFAULTS) -> wire.ResultMessage:
     """`run_activity` inside the `activity:{name}` server span (a child of the orchestrator's
     client span, from the `traceparent` header), counted and timed."""
     name = request.name
@@ -95,7 +96,7 @@ def _run_observed(task: Any, registry: Registry, request: wire.ActivityRequest, 
     attrs = tracing.attributes("activity", name, request.instance_id, request.app_id, request.task_id)
     began = time.perf_counter()
     with tracing.running(f"activity:{name}", traceparent, attrs) as span:
-        message = run_activity(registry, request, app_id=app_id, refuse=parked)
+        message = run_activity(registry, request, app_id=app_id, refuse=parked, config=config)
         failed = message.type != "TaskCompleted"
         if failed and span is not None:
             failure = codec.decode(message.type, message.payload).failure  # type: ignore[attr-defined]

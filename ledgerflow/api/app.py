@@ -3,10 +3,6 @@ middleware (access log, token auth, body guard)."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
-from typing import Any
-
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
@@ -18,6 +14,7 @@ from starlette.routing import Route
 from ledgerflow import dashboard
 from ledgerflow.api import errors, middleware, openapi
 from ledgerflow.api.routes import Handlers
+from ledgerflow.config import ApiSettings
 from ledgerflow.management import WorkflowManager
 from telemetry import metrics
 
@@ -36,31 +33,6 @@ class _Segment(Convertor[str]):
 
 
 register_url_convertor("segment", _Segment())
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """HTTP settings; `from_env` reads LEDGERFLOW_API_TOKEN (else DAPR_API_TOKEN) and the
-    LEDGERFLOW_API_* limits."""
-
-    token: str | None = field(default=None, repr=False)
-    max_body_bytes: int = 4 * 1024 * 1024
-    body_timeout: float = 30.0
-    header_timeout: float = 10.0
-    keep_alive_timeout: int = 5
-    max_header_bytes: int = 16 * 1024
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> ApiSettings:
-        env = os.environ
-        settings = cls(
-            token=env.get("LEDGERFLOW_API_TOKEN") or env.get("DAPR_API_TOKEN") or None,
-            max_body_bytes=int(env.get("LEDGERFLOW_API_MAX_BODY_BYTES", cls.max_body_bytes)),
-            body_timeout=float(env.get("LEDGERFLOW_API_BODY_TIMEOUT", cls.body_timeout)),
-            header_timeout=float(env.get("LEDGERFLOW_API_HEADER_TIMEOUT", cls.header_timeout)),
-            keep_alive_timeout=int(env.get("LEDGERFLOW_API_KEEP_ALIVE_TIMEOUT", cls.keep_alive_timeout)),
-        )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _routes(h: Handlers) -> list[Route]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from brokers import liveness
+from brokers import liveness, urls
 from brokers.urls import redis_url
 
 
@@ -19,3 +19,14 @@ from brokers.urls import redis_url
 def test_redis_url(broker: str, expected: str | None) -> None:
     assert redis_url(broker) == expected
     assert liveness.is_redis(broker) is (expected is not None)  # liveness follows the same rule
+
+
+@pytest.mark.parametrize(("broker", "memory", "own_transport"), [
+    ("memory://localhost/", True, False),
+    ("redis://127.0.0.1:6379/0", False, True),
+    ("rediss://cache.example:6380/1", False, False),  # kombu's transport: it turns TLS on by the scheme
+    ("redis+socket:///run/redis/redis.sock", False, False),
+])
+def test_memory_and_transport(broker: str, memory: bool, own_transport: bool) -> None:
+    assert urls.is_memory(broker) is memory
+    assert urls.uses_own_transport(broker) is own_transport

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from security import crypto
 from security.certs import init_certs
-from security.context import SigningConfigurationError, load_identity
+from security.context import SecurityConfig, SigningConfigurationError, load_identity
 
 
 @pytest.mark.parametrize("key_type", crypto.KEY_TYPES)
@@ -57,18 +57,18 @@ def test_rotation_under_the_same_ca_verifies_a_new_ca_or_an_expired_cert_does_no
     assert err.value.check == "certificate validity"
 
 
-def test_loading_an_identity_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEDGERFLOW_CERTS_DIR", str(tmp_path))
+def test_loading_an_identity_says_what_to_do(tmp_path: Path) -> None:
+    config = SecurityConfig(signing=True, certs_dir=tmp_path)
     with pytest.raises(SigningConfigurationError, match="ledgerflow certs init --app-id orders"):
-        load_identity("orders")
+        load_identity("orders", config)
     init_certs(tmp_path, "billing")
     (tmp_path / "orders.crt").write_bytes((tmp_path / "billing.crt").read_bytes())
     (tmp_path / "orders.key").write_bytes((tmp_path / "billing.key").read_bytes())
     with pytest.raises(SigningConfigurationError, match="is for app 'billing'"):
-        load_identity("orders")
+        load_identity("orders", config)
     init_certs(tmp_path, "orders", days=1, not_before=crypto.now_utc() - timedelta(days=3))
     with pytest.raises(SigningConfigurationError, match="certificate validity"):
-        load_identity("orders")
+        load_identity("orders", config)
 
 
 def test_certs_init_command_writes_the_default_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
