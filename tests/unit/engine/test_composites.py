@@ -194,3 +194,15 @@ def test_task_result_helpers() -> None:
     task.complete(6)  # a second completion changes nothing
     task.fail(RuntimeError("late"))
     assert task.get_result() == 5 and not task.is_failed
+
+
+def test_when_all_counts_a_task_listed_twice_and_one_already_done() -> None:
+    done, twice, last = CompletableTask(), CompletableTask(), CompletableTask()
+    done.complete("d")
+    both = when_all([done, twice, last, twice])
+    twice.complete("t")
+    assert not both.is_complete  # `last` still runs
+    twice.complete("again")  # a second completion of the same task counts nothing
+    assert not both.is_complete
+    last.complete("l")
+    assert both.is_complete and both.get_result() == ["d", "t", "l", "t"]
