@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -271,6 +271,38 @@ class HeldCalls:
             log.debug("liveness check failed: %r", exc)
             return True
 
+    def begin_many(self, calls: Sequence[Held]) -> list[Held]:
+        """`begin` for many calls in one pipelined round trip (an orchestrator's batch of
+        results); returns the calls this process now holds. A call another process holds is
+        asked again alone (its holder may be a dead sibling)."""
+        if not calls:
+            return []
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for call in calls:
+                mine = Held(call.app_id, call.instance_id, call.key, self.holder)
+                self._begin(keys=[live_key(mine.app_id), mine.holder_key()],
+                            args=[self.holder, self._process(), STALE_SECONDS, mine.member(), 0], client=pipe)
+            answers = pipe.execute()
+        except Exception as exc:
+            log.debug("liveness check failed: %r", exc)
+            return list(calls)
+        return [call for call, answer in zip(calls, answers, strict=True) if answer == 1 or self.begin(call)]
+
+    def end_many(self, calls: Sequence[Held]) -> None:
+        """`end` for many calls in one pipelined round trip."""
+        if not calls:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for call in calls:
+                mine = Held(call.app_id, call.instance_id, call.key, self.holder)
+                self._end(keys=[live_key(mine.app_id), mine.holder_key()], args=[self._process(), mine.member()],
+                          client=pipe)
+            pipe.execute()
+        except Exception as exc:  # the marks go stale; the tick finds the results consumed or re-sends
+            log.debug("liveness release failed: %r", exc)
+
     def end(self, call: Held) -> None:
         """After a pool process ran `call` (its result is published)."""
         call = Held(call.app_id, call.instance_id, call.key, self.holder)
@@ -325,6 +357,21 @@ def holding(calls: HeldCalls | None, call: Held | None) -> Iterator[bool]:
         yield True
     finally:
         calls.end(call)
+
+
+@contextmanager
+def holding_all(calls: HeldCalls | None, held: Sequence[Held | None]) -> Iterator[list[Held]]:
+    """`holding` for a batch: the calls are held (in one round trip each way) while the block
+    runs; yields those this process holds (all of them when there is no Redis)."""
+    wanted = [call for call in held if call is not None]
+    if calls is None:
+        yield wanted
+        return
+    mine = calls.begin_many(wanted)
+    try:
+        yield mine
+    finally:
+        calls.end_many(mine)
 
 
 def track(app: Celery, broker_url: str, held_of: HeldOf) -> HeldCalls | None:

@@ -162,9 +162,9 @@ def register_orchestrator_tasks(app: Celery, service: OrchestratorService, proce
         results = [(request.args[0], wire.ResultMessage.from_wire(request.args[1])) for request in requests]
         error: BaseException | None = None
         try:
-            with slots, contextlib.ExitStack() as holds:
-                for request in requests:  # held until the batch commits: a death makes the tick re-send
-                    holds.enter_context(liveness.holding(held, result_of(queues.DELIVER_TASK, tuple(request.args))))
+            # held until the batch commits: a death makes the tick re-send
+            calls = [result_of(queues.DELIVER_TASK, tuple(request.args)) for request in requests]
+            with slots, liveness.holding_all(held, calls):
                 service.drive([], results)
         except StoreUnavailable as exc:
             # The results exist only in these messages: send them again for later rather than

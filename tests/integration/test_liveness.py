@@ -99,6 +99,27 @@ def test_a_copy_of_a_call_another_live_process_holds_does_not_begin(redis_url: s
     assert not holders[1].begin(other)
 
 
+def test_a_batch_holds_its_calls_in_one_round_trip_and_leaves_a_copy_held_elsewhere(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine, other = (liveness.HeldCalls(Celery(name, broker=redis_url, set_as_current=False), redis_url)
+                   for name in ("o1", "o2"))
+    watch = liveness.BrokerWatch(redis_url)
+    calls = [held_call("ledgerflow.activity.charge", (_call(f"b-{i}", i),)) for i in range(3)]
+    assert all(calls)
+    assert other.begin(calls[2])  # a copy another live process holds
+    round_trips: list[str] = []
+    pipeline, begin = mine._redis.pipeline, mine.begin
+    monkeypatch.setattr(mine._redis, "pipeline", lambda **kw: round_trips.append("pipeline") or pipeline(**kw))
+    monkeypatch.setattr(mine, "begin", lambda call: round_trips.append("begin") or begin(call))
+    with liveness.holding_all(mine, [*calls, None]) as held:
+        assert held == calls[:2]  # the one held elsewhere is left to its holder; None is no call
+        assert watch.held("orders") == {("b-0", "task:0:0"), ("b-1", "task:0:1"), ("b-2", "task:0:2")}
+    assert watch.held("orders") == {("b-2", "task:0:2")}  # released its own, not the other's
+    assert round_trips == ["pipeline", "begin", "pipeline"]  # one each way, and the copy asked again alone
+    with liveness.holding_all(None, calls) as held:  # no Redis: everything counts as held
+        assert held == calls
+
+
 def test_the_epoch_reports_a_broker_that_lost_its_data_once(redis_url: str, redis_server: Any) -> None:
     later = liveness.BrokerWatch(redis_url, grace_seconds=3600)
     assert later.check_epoch("orders", take_due=False) == (True, None)  # an orchestrator starting
