@@ -132,6 +132,7 @@ class OrchestratorService:
         batch_size: int = 64,
         mark_interval: float = 0.0,
         clock: Callable[[], datetime] = utcnow,
+        replays: Callable[[Registry, str], Replay] | None = None,
     ) -> None:
         self.clock = clock  # the time steps run at (a test environment's clock skips ahead)
         self.store = store
@@ -140,6 +141,9 @@ class OrchestratorService:
         self.app_id = app_id
         self.pools = pools or {}
         self.cache = cache if cache is not None else ReplayCache()
+        #: builds the replayer of one instance: the engine's `Replay`, or another object with its
+        #: interface (`ledgerflow sidecar` hands the history to the app's own Dapr SDK)
+        self.replays = replays or Replay
         self.activity_lease = activity_lease
         self.on_commit = on_commit
         #: instances stepped in one transaction at most
@@ -400,7 +404,7 @@ class OrchestratorService:
         if verify:
             self.guard.verify_full(tx, inst, records)
         history = [codec.decode(r.type, r.payload) for r in records]
-        replay = Replay(self.registry, inst.instance_id)
+        replay = self.replays(self.registry, inst.instance_id)
         stall = replay.replay(history)
         return (stall if stall is not None else replay), False
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, signals
@@ -24,15 +25,21 @@ from workers.limits import ActivityGate, DeliveryCap
 
 log = logging.getLogger("ledgerflow.worker")
 
+#: Runs one activity call in place of the registry's function, as `run_activity` does
+#: (`request`, then keywords `app_id` and `refuse`), returning the result message;
+#: `ledgerflow sidecar` forwards the call to the app's own SDK.
+ActivityRunner = Callable[..., dict[str, Any]]
+
 
 def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate | None = None,
-                            cap: DeliveryCap | None = None) -> None:
-    """Register every activity of `registry` as its own Celery task on `app`."""
+                            cap: DeliveryCap | None = None, *, forward: ActivityRunner | None = None) -> None:
+    """Register every activity of `registry` as its own Celery task on `app`. With `forward`,
+    every activity name is served, each by `forward` (registered when its first call comes)."""
     gate = gate or ActivityGate()
     cap = cap or DeliveryCap(None, 0)
     held = liveness.track(app, str(app.conf.broker_url or ""), held_call)
     for name in registry.activity_names():
-        register_activity_task(app, registry, name, gate, cap, held)
+        register_activity_task(app, registry, name, gate, cap, held, forward)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -43,8 +50,8 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         request = _request_of(message)
         if request is None:
             return
-        if activity in registry.activity_names():  # registered after the worker started
-            register_activity_task(app, registry, activity, gate, cap, held)
+        if forward is not None or activity in registry.activity_names():  # registered after the worker started
+            register_activity_task(app, registry, activity, gate, cap, held, forward)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)
             return
@@ -56,7 +63,7 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
 
 
 def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap,
-                           held: liveness.HeldCalls | None = None) -> None:
+                           held: liveness.HeldCalls | None = None, forward: ActivityRunner | None = None) -> None:
     task_name = queues.activity_task_name(name)
     if task_name in app.tasks:
         return
@@ -75,7 +82,7 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
                     log.info("activity already ran: its result is sent again", extra={
                         "instance_id": request["instance_id"], "activity": name, "task_id": request["task_id"]})
                 else:
-                    message = _run_observed(self, registry, request, own_app_id(app), parked)
+                    message = _run_observed(self, registry, request, own_app_id(app), parked, forward)
                 cap.end(request, message)
             messages.publish_deliver(app, request["app_id"], request["instance_id"], message)
 
@@ -85,7 +92,7 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
 
 
 def _run_observed(task: Any, registry: Registry, request: dict[str, Any], app_id: str | None,
-                  parked: ev.FailureDetails | None) -> dict[str, Any]:
+                  parked: ev.FailureDetails | None, forward: ActivityRunner | None = None) -> dict[str, Any]:
     """`run_activity` inside the `activity:{name}` server span (a child of the orchestrator's
     client span, from the `traceparent` header), counted and timed."""
     name = request["name"]
@@ -93,7 +100,10 @@ def _run_observed(task: Any, registry: Registry, request: dict[str, Any], app_id
     attrs = tracing.attributes("activity", name, request["instance_id"], request["app_id"], request["task_id"])
     began = time.perf_counter()
     with tracing.running(f"activity:{name}", traceparent, attrs) as span:
-        message = run_activity(registry, request, app_id=app_id, refuse=parked)
+        if forward is not None:
+            message = forward(request, app_id=app_id, refuse=parked)
+        else:
+            message = run_activity(registry, request, app_id=app_id, refuse=parked)
         failed = message["type"] != "TaskCompleted"
         if failed and span is not None:
             failure = codec.decode(message["type"], message["payload"]).failure  # type: ignore[attr-defined]
