@@ -20,7 +20,15 @@ from ledgerflow.sidecar import actions
 from ledgerflow.sidecar.work_items import WorkItems
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
-from orchestrator.engine.executor import RUNNING, STALLED, SUSPENDED, TERMINATED, ExecutionResult, Stall
+from orchestrator.engine.executor import (
+    PATCH_MISMATCH,
+    RUNNING,
+    STALLED,
+    SUSPENDED,
+    TERMINATED,
+    ExecutionResult,
+    Stall,
+)
 
 _SCHEDULES = {ev.TaskScheduled: "activity", ev.TimerCreated: "timer", ev.SubOrchestrationInstanceCreated: "child"}
 
@@ -41,6 +49,8 @@ class RemoteReplay:
         #: task id -> instance ID of each child workflow created
         self._child_ids: dict[int, str] = {}
         self._suspended = False
+        #: the patches the history records as taken
+        self._patches: set[str] = set()
 
     # -- Replay's interface ------------------------------------------------------------
 
@@ -68,9 +78,15 @@ class RemoteReplay:
             return ExecutionResult([], [], STALLED, custom_status, stall=Stall(
                 actions.VERSION_NOT_AVAILABLE, f"{what}: the app has no version of this workflow that can run its "
                 "recorded history; deploy one that can"))
+        patches = tuple(response.version.patches) if response.HasField("version") else ()
+        dropped = self._patches - set(patches)
+        if dropped:  # as the engine: code that no longer checks a patch its history took cannot replay it
+            return ExecutionResult([], [], STALLED, custom_status, stall=Stall(PATCH_MISMATCH, (
+                f"{what} recorded patches {sorted(dropped)} that the app's code no longer checks; deploy code "
+                "that calls is_patched() for them")))
         if response.HasField("version"):
-            started = replace(started, version=response.version.name or None,
-                              patches=tuple(response.version.patches))
+            started = replace(started, version=response.version.name or None, patches=patches)
+        self._patches.update(patches)
         result = self._result([started, *new_events[1:]], decided, now, custom_status)
         self._note_all(result.new_events[len(new_events):])
         self._past.extend(p.event_message(e, self.instance_id) for e in result.new_events)
@@ -126,6 +142,8 @@ class RemoteReplay:
             self._open[event.event_id] = (kind, app_id, getattr(event, "name", None))  # type: ignore[attr-defined]
             if isinstance(event, ev.SubOrchestrationInstanceCreated):
                 self._child_ids[event.event_id] = event.instance_id
+        elif isinstance(event, ev.OrchestratorStarted):
+            self._patches.update(event.patches)
         elif isinstance(event, ev.ExecutionSuspended):
             self._suspended = True
         elif isinstance(event, ev.ExecutionResumed):
