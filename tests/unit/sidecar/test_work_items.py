@@ -1,0 +1,80 @@
+"""The broker between the app's SDK streams and the sidecar's steps: round robin, answers by
+completion token, lost streams and silent apps give the work back."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems
+
+
+def answer_next(work: WorkItems, stream: Any, answer: Any = "done") -> threading.Thread:
+    """An "SDK" on `stream` that answers the next work item it receives."""
+
+    def run() -> None:
+        token = next(stream.items())
+        work.complete(token, answer)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_work_item_is_answered_through_its_completion_token() -> None:
+    work = WorkItems()
+    stream = work.connect()
+    answer_next(work, stream, "result")
+    assert work.call(lambda token: token, timeout=5, what="w") == "result"
+
+
+def test_work_items_go_round_robin_over_the_connected_streams() -> None:
+    work = WorkItems()
+    streams = [work.connect(), work.connect()]
+    seen = []
+    for _ in range(4):
+        threads = [answer_next(work, s, s.number) for s in streams]
+        seen.append(work.call(lambda token: token, timeout=5, what="w"))
+        for s, t in zip(streams, threads):
+            if t.is_alive():
+                s.send("nobody waits")  # let the idle "SDK" read something and stop
+            t.join(5)
+    assert sorted(seen) == [1, 1, 2, 2]
+
+
+def test_no_connected_app_leaves_the_work_to_the_caller() -> None:
+    with pytest.raises(NoAppConnected, match="wf-7: no app is connected"):
+        WorkItems().call(lambda token: token, timeout=5, what="wf-7")
+
+
+def test_a_stream_that_goes_away_gives_its_work_back() -> None:
+    work = WorkItems()
+    stream = work.connect()
+    threading.Timer(0.1, work.disconnect, args=(stream,)).start()
+    with pytest.raises(StreamLost):
+        work.call(lambda token: token, timeout=5, what="w")
+    assert work.connected == 0
+
+
+def test_an_app_that_does_not_answer_loses_its_stream_and_a_late_answer_is_refused() -> None:
+    work = WorkItems()
+    stream = work.connect()
+    sent: list[str] = []
+    with pytest.raises(AppTimeout, match="did not answer within 0.2 s"):
+        work.call(lambda token: sent.append(token) or token, timeout=0.2, what="w")
+    assert work.connected == 0 and not stream.open
+    assert work.complete(sent[0], "late") is False
+
+
+def test_the_first_connection_calls_on_connect_once() -> None:
+    calls = []
+    work = WorkItems(on_connect=lambda: calls.append(1))
+    first = work.connect()
+    work.connect()
+    work.disconnect(first)
+    assert calls == [1]
+    assert work.wait_connected(0.01)
+    work.close()
+    assert not work.wait_connected(0.01)
