@@ -15,7 +15,7 @@ from typing import Any
 from celery.exceptions import Reject
 
 from ledgerflow.grpc_api import protocol as p
-from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems
+from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems, activity_key
 from orchestrator.engine import events as ev
 from workers.activity import result_message, wall_clock
 
@@ -42,7 +42,7 @@ class ActivityForwarder:
             taskExecutionId=request["execution_id"])
         try:
             answer = self.work.call(lambda token: p.service_pb.WorkItem(activityRequest=item, completionToken=token),
-                                    self.timeout, what)
+                                    self.timeout, what, activity_key(request["instance_id"], task_id))
         except (NoAppConnected, StreamLost, AppTimeout) as exc:
             raise Reject(str(exc), requeue=True) from None
         return result_message(request, _event(answer, task_id), app_id=app_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ledgerflow.grpc_api import protocol as p
 from ledgerflow.sidecar import actions
-from ledgerflow.sidecar.work_items import WorkItems
+from ledgerflow.sidecar.work_items import WorkItems, workflow_key
 from orchestrator.engine import actions as act
 from orchestrator.engine import events as ev
 from orchestrator.engine.executor import (
@@ -71,7 +71,7 @@ class RemoteReplay:
         request = p.service_pb.WorkflowRequest(instanceId=self.instance_id, pastEvents=self._past, newEvents=news)
         what = f"workflow '{self.name or '?'}' ({self.instance_id})"
         response = self.work.call(lambda token: p.service_pb.WorkItem(workflowRequest=request, completionToken=token),
-                                  self.timeout, what)
+                                  self.timeout, what, workflow_key(self.instance_id))
         decided = actions.decide(response, now, self.parent)
         custom_status = p.optional_text(response, "customStatus")
         if decided.version_not_available:

@@ -12,7 +12,7 @@ import grpc
 from ledgerflow.grpc_api import protocol as p
 from ledgerflow.grpc_api.service import WorkflowService
 from ledgerflow.management import WorkflowManager
-from ledgerflow.sidecar.work_items import WorkItems
+from ledgerflow.sidecar.work_items import WorkItems, activity_key, workflow_key
 
 #: What Dapr's SDKs recognise as an answer nobody waits for any more (not an error to report).
 _UNKNOWN_TOKEN = "unknown instance id/task id combo: the work item was given to another stream or timed out"
@@ -31,15 +31,15 @@ class SidecarService(WorkflowService):
         yield from stream.items()
 
     def CompleteOrchestratorTask(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._complete(request, context)
+        return self._complete(request, context, workflow_key(request.instanceId))
 
     def CompleteWorkflowTask(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._complete(request, context)
+        return self._complete(request, context, workflow_key(request.instanceId))
 
     def CompleteActivityTask(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return self._complete(request, context)
+        return self._complete(request, context, activity_key(request.instanceId, request.taskId))
 
-    def _complete(self, request: Any, context: grpc.ServicerContext) -> Any:
-        if not self.work.complete(request.completionToken, request):
+    def _complete(self, request: Any, context: grpc.ServicerContext, key: tuple[Any, ...]) -> Any:
+        if not self.work.complete(request.completionToken, request, key):
             context.abort(grpc.StatusCode.NOT_FOUND, _UNKNOWN_TOKEN)
         return p.service_pb.CompleteTaskResponse()

@@ -3,7 +3,9 @@
 Each `GetWorkItems` call of a connected SDK is a `Stream`: a queue of work items the gRPC
 thread serving the call writes out. `WorkItems.call` hands one work item to a live stream
 (round robin), under a fresh completion token, and waits for the SDK's answer
-(`CompleteOrchestratorTask` / `CompleteActivityTask` carry the token back to `complete`).
+(`CompleteOrchestratorTask` / `CompleteActivityTask` carry the token back to `complete`;
+SDKs that do not echo it, as the JavaScript one, are matched by the work's key: the instance
+ID, and the task ID for an activity, as Dapr's own sidecar matches them).
 A stream that goes away fails the calls waiting on it (`StreamLost`); an answer that does
 not come within the timeout ends that stream (`AppTimeout`: the SDK reconnects, the work
 goes to a live stream again). Either way the caller's step rolls back, or its activity call
@@ -26,6 +28,15 @@ log = logging.getLogger("ledgerflow.sidecar")
 
 #: What a stream's queue yields when the stream is to end.
 _END = object()
+
+
+def workflow_key(instance_id: str) -> tuple[Any, ...]:
+    """The key of an orchestrator work item (one at a time per instance: the step holds its lock)."""
+    return ("workflow", instance_id)
+
+
+def activity_key(instance_id: str, task_id: int) -> tuple[Any, ...]:
+    return ("activity", instance_id, task_id)
 
 
 class NoAppConnected(RuntimeError):
@@ -72,7 +83,9 @@ class WorkItems:
         self.on_connect = on_connect
         self._lock = threading.Lock()
         self._streams: list[Stream] = []
-        self._pending: dict[str, tuple[Stream, Future[Any]]] = {}
+        self._pending: dict[str, tuple[Stream, Future[Any], tuple[Any, ...]]] = {}
+        #: the token of the pending work item of each key
+        self._tokens: dict[tuple[Any, ...], str] = {}
         self._numbers = itertools.count(1)
         self._turn = itertools.count()
         self._connected = threading.Condition(self._lock)
@@ -99,8 +112,8 @@ class WorkItems:
         with self._lock:
             if stream in self._streams:
                 self._streams.remove(stream)
-            lost = [token for token, (owner, _) in self._pending.items() if owner is stream]
-            futures = [self._pending.pop(token)[1] for token in lost]
+            lost = [token for token, (owner, _, _) in self._pending.items() if owner is stream]
+            futures = [self._take(token)[1] for token in lost]
         stream.end()
         for future in futures:
             future.set_exception(StreamLost(f"the app's SDK stream {stream.number} ended before it answered"))
@@ -111,11 +124,11 @@ class WorkItems:
         with self._connected:
             return self._connected.wait_for(lambda: bool(self._streams) or self.closed, timeout) and not self.closed
 
-    def call(self, build: Callable[[str], Any], timeout: float, what: str) -> Any:
+    def call(self, build: Callable[[str], Any], timeout: float, what: str, key: tuple[Any, ...]) -> Any:
         """Send the work item `build(token)` to a live stream and return the SDK's answer.
 
-        Raises NoAppConnected (no stream), StreamLost or AppTimeout; `what` names the work
-        in their messages."""
+        `key` identifies the work for an answer without the token. Raises NoAppConnected (no
+        stream), StreamLost or AppTimeout; `what` names the work in their messages."""
         token = uuid.uuid4().hex
         future: Future[Any] = Future()
         with self._lock:
@@ -123,28 +136,36 @@ class WorkItems:
                 raise NoAppConnected(f"{what}: no app is connected to this sidecar; the work stays queued until "
                                      "the app starts (its Dapr SDK connects to DAPR_GRPC_ENDPOINT)")
             stream = self._streams[next(self._turn) % len(self._streams)]
-            self._pending[token] = (stream, future)
+            self._pending[token] = (stream, future, key)
+            self._tokens[key] = token
         stream.send(build(token))
         try:
             return future.result(timeout)
         except FutureTimeout:
             with self._lock:
-                self._pending.pop(token, None)
+                self._take(token)
             log.warning("%s: the app did not answer within %.1f s; ending its stream %d so it reconnects",
                         what, timeout, stream.number)
             self.disconnect(stream)
             raise AppTimeout(f"{what}: the app did not answer within {timeout:.1f} s; the work is sent again") \
                 from None
 
-    def complete(self, token: str, answer: Any) -> bool:
-        """The SDK's answer for `token`; False when nothing waits for it (timed out, or its
-        stream was lost and the work went elsewhere)."""
+    def complete(self, token: str, answer: Any, key: tuple[Any, ...]) -> bool:
+        """The SDK's answer for `token` (or, without one, for `key`); False when nothing waits
+        for it (timed out, or its stream was lost and the work went elsewhere)."""
         with self._lock:
-            entry = self._pending.pop(token, None)
+            entry = self._take(token or self._tokens.get(key, ""))
         if entry is None:
             return False
         entry[1].set_result(answer)
         return True
+
+    def _take(self, token: str) -> tuple[Stream, Future[Any], tuple[Any, ...]] | None:
+        """Remove the pending work item `token` (with the lock held)."""
+        entry = self._pending.pop(token, None)
+        if entry is not None and self._tokens.get(entry[2]) == token:
+            del self._tokens[entry[2]]
+        return entry
 
     def close(self) -> None:
         """End every stream (the sidecar stops); nothing more is sent."""

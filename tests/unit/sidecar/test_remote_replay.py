@@ -29,7 +29,7 @@ class SdkStreams(WorkItems):
             self.registry.add_orchestrator(fn)
         self.requests: list[Any] = []
 
-    def call(self, build: Any, timeout: float, what: str) -> Any:
+    def call(self, build: Any, timeout: float, what: str, key: tuple[Any, ...]) -> Any:
         request = build("token").workflowRequest
         self.requests.append(request)
         result = dt._OrchestrationExecutor(self.registry, logging.getLogger("sdk")).execute(

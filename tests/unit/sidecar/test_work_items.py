@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems
+from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems, activity_key
 
 
 def answer_next(work: WorkItems, stream: Any, answer: Any = "done") -> threading.Thread:
@@ -16,7 +16,7 @@ def answer_next(work: WorkItems, stream: Any, answer: Any = "done") -> threading
 
     def run() -> None:
         token = next(stream.items())
-        work.complete(token, answer)
+        work.complete(token, answer, ("k",))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -27,7 +27,7 @@ def test_a_work_item_is_answered_through_its_completion_token() -> None:
     work = WorkItems()
     stream = work.connect()
     answer_next(work, stream, "result")
-    assert work.call(lambda token: token, timeout=5, what="w") == "result"
+    assert work.call(lambda token: token, timeout=5, what="w", key=("k",)) == "result"
 
 
 def test_work_items_go_round_robin_over_the_connected_streams() -> None:
@@ -36,7 +36,7 @@ def test_work_items_go_round_robin_over_the_connected_streams() -> None:
     seen = []
     for _ in range(4):
         threads = [answer_next(work, s, s.number) for s in streams]
-        seen.append(work.call(lambda token: token, timeout=5, what="w"))
+        seen.append(work.call(lambda token: token, timeout=5, what="w", key=("k",)))
         for s, t in zip(streams, threads):
             if t.is_alive():
                 s.send("nobody waits")  # let the idle "SDK" read something and stop
@@ -46,7 +46,7 @@ def test_work_items_go_round_robin_over_the_connected_streams() -> None:
 
 def test_no_connected_app_leaves_the_work_to_the_caller() -> None:
     with pytest.raises(NoAppConnected, match="wf-7: no app is connected"):
-        WorkItems().call(lambda token: token, timeout=5, what="wf-7")
+        WorkItems().call(lambda token: token, timeout=5, what="wf-7", key=("k",))
 
 
 def test_a_stream_that_goes_away_gives_its_work_back() -> None:
@@ -54,7 +54,7 @@ def test_a_stream_that_goes_away_gives_its_work_back() -> None:
     stream = work.connect()
     threading.Timer(0.1, work.disconnect, args=(stream,)).start()
     with pytest.raises(StreamLost):
-        work.call(lambda token: token, timeout=5, what="w")
+        work.call(lambda token: token, timeout=5, what="w", key=("k",))
     assert work.connected == 0
 
 
@@ -63,9 +63,9 @@ def test_an_app_that_does_not_answer_loses_its_stream_and_a_late_answer_is_refus
     stream = work.connect()
     sent: list[str] = []
     with pytest.raises(AppTimeout, match="did not answer within 0.2 s"):
-        work.call(lambda token: sent.append(token) or token, timeout=0.2, what="w")
+        work.call(lambda token: sent.append(token) or token, timeout=0.2, what="w", key=("k",))
     assert work.connected == 0 and not stream.open
-    assert work.complete(sent[0], "late") is False
+    assert work.complete(sent[0], "late", ("k",)) is False
 
 
 def test_the_first_connection_calls_on_connect_once() -> None:
@@ -78,3 +78,17 @@ def test_the_first_connection_calls_on_connect_once() -> None:
     assert work.wait_connected(0.01)
     work.close()
     assert not work.wait_connected(0.01)
+
+
+def test_an_answer_without_the_token_is_matched_by_the_works_key() -> None:
+    """Dapr's JavaScript SDK answers with the instance (and task) ID only."""
+    work = WorkItems()
+    stream = work.connect()
+
+    def sdk() -> None:
+        next(stream.items())
+        work.complete("", "by key", activity_key("i1", 3))
+
+    threading.Thread(target=sdk, daemon=True).start()
+    assert work.call(lambda token: token, timeout=5, what="w", key=activity_key("i1", 3)) == "by key"
+    assert work.complete("", "again", activity_key("i1", 3)) is False
