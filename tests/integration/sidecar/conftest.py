@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 @dataclass
 class Sidecar:
+    name: str
     app_id: str
     http_port: int
     grpc_port: int
@@ -38,21 +39,30 @@ class Sidecar:
         return subprocess.run(list(argv), env=self.app_env(), cwd=cwd, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
-    def start_app(self, name: str, argv: Sequence[str], cwd: Path) -> ManagedProcess:
+    def start_app(self, name: str, argv: Sequence[str], cwd: Path, **extra: str) -> ManagedProcess:
+        """A Dapr app as a background process, with `extra` variables on top of `app_env()`."""
         env: dict[str, str | None] = {k: None for k in os.environ if k.startswith(("DAPR_", "LEDGERFLOW_"))}
-        env.update({"PYTHONPATH": None, **self.app_env()})
+        env.update({"PYTHONPATH": None, **self.app_env(), **extra})
         return self.procs.start(name, list(argv), env=env, cwd=cwd)
 
-    def start_another(self, name: str = "sidecar2") -> Sidecar:
+    @property
+    def process(self) -> ManagedProcess:
+        return self.procs.by_name(self.name)[-1]
+
+    def connections(self) -> int:
+        """SDK streams this sidecar has accepted so far (from its log)."""
+        return self.process.log_text().count("app SDK connected")
+
+    def start_another(self, name: str = "sidecar2", *extra: str) -> Sidecar:
         """A second sidecar for the same app, on the same database and broker."""
-        return start_sidecar(self.procs, self.app_id, self.env, name)
+        return start_sidecar(self.procs, self.app_id, self.env, name, *extra)
 
 
 def start_sidecar(procs: ProcessGroup, app_id: str, env: dict[str, str], name: str = "sidecar",
                   *extra: str) -> Sidecar:
     grpc_port = free_port()
     base = start_ledgerflow(procs, name, ["sidecar", "--app-id", app_id, *extra], env, grpc_port=grpc_port)
-    return Sidecar(app_id, int(base.rsplit(":", 1)[1]), grpc_port, env, procs)
+    return Sidecar(name, app_id, int(base.rsplit(":", 1)[1]), grpc_port, env, procs)
 
 
 @pytest.fixture
