@@ -20,10 +20,8 @@ from orchestrator.engine import events as ev
 CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
 #: the SDK's `workflowVersionNotAvailable`: this app cannot run the recorded version
 VERSION_NOT_AVAILABLE = "VERSION_NOT_AVAILABLE"
-
-
-class UnsupportedAction(ValueError):
-    """An action kind the sidecar does not carry out (the workflow fails with this)."""
+#: the error type of a run that asked for an action the sidecar does not carry out
+UNSUPPORTED = "UnsupportedWorkflowAction"
 
 
 @dataclass
@@ -50,9 +48,11 @@ def decide(response: Any, now: datetime, parent: ev.ParentInfo | None) -> Decide
             engine_action = _SCHEDULERS[kind](action.id, getattr(action, kind))
             out.actions.append(engine_action)
             out.events.append(_event_for(engine_action, now))
-        else:
-            raise UnsupportedAction(f"the app asked for a '{kind}' action, which Ledgerflow's sidecar does not "
-                                    "carry out; use activities, timers, child workflows and external events")
+        else:  # the run fails, saying why, rather than do half of what the code asked
+            failure = ev.FailureDetails(
+                f"the workflow asked for a '{kind}' action, which Ledgerflow's sidecar does not carry out; "
+                "use activities, timers, child workflows and external events", UNSUPPORTED)
+            return Decided(completion=act.CompleteOrchestration("FAILED", failure=failure, parent=parent))
     return out
 
 

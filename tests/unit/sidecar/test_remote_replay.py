@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from dapr.ext.workflow._durabletask import worker as dt
+from dapr.ext.workflow._durabletask.internal import orchestrator_actions_pb2 as actions_pb
 
 from ledgerflow.grpc_api import protocol as p
 from ledgerflow.sidecar.replay import RemoteReplay
@@ -175,3 +176,18 @@ def test_a_step_needs_a_connected_app() -> None:
     replay.replay([])
     with pytest.raises(NoAppConnected, match="i5"):
         replay.step(started("anything"))
+
+
+def test_an_action_the_sidecar_does_not_carry_out_fails_the_run_saying_so() -> None:
+    class SendsEvents(SdkStreams):
+        def call(self, build: Any, timeout: float, what: str, key: tuple[Any, ...]) -> Any:
+            send = actions_pb.WorkflowAction(id=1, sendEvent=actions_pb.SendEventAction(name="ping"))
+            return p.service_pb.WorkflowResponse(instanceId="i6", actions=[send])
+
+    replay = RemoteReplay(SendsEvents(), "i6", timeout=5)
+    replay.replay([])
+    result = replay.step(started("anything"))
+    assert result.status == "FAILED" and result.actions == [result.completion]
+    assert result.completion is not None and result.completion.failure is not None
+    assert result.completion.failure.error_type == "UnsupportedWorkflowAction"
+    assert "'sendEvent'" in result.completion.failure.message
