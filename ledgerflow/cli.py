@@ -162,7 +162,8 @@ def dev(module: str, host: str, port: int, grpc_port: int) -> None:
 
 
 @main.command(epilog=examples("ledgerflow sidecar --app-id orders",
-                             "DAPR_GRPC_PORT=50001 python3 app.py  # the Dapr app, unmodified"))
+                             "LEDGERFLOW_BROKER_URL=redis://localhost:6379/0 ledgerflow sidecar --app-id orders "
+                             "--grpc-port 50002 --app-timeout 60"))
 @click.option("--app-id", required=True, help="The app whose workflows and activities the connected SDKs run.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP and gRPC APIs.")
 @click.option("--port", default=3500, show_default=True, type=int, help="Port of the HTTP API (DAPR_HTTP_PORT).")
@@ -172,8 +173,9 @@ def dev(module: str, host: str, port: int, grpc_port: int) -> None:
               help="Seconds to wait for the app's answer to a work item before sending it again.")
 def sidecar(app_id: str, host: str, port: int, grpc_port: int, app_timeout: float) -> None:
     """Dapr's sidecar for workflow apps in any language: an unmodified Dapr app (Python, Go,
-    Java, .NET, JavaScript) connects its SDK here and runs durably on the configured database
-    and broker (LEDGERFLOW_DATABASE_URL, LEDGERFLOW_BROKER_URL). Several sidecars may serve one app."""
+    Java, .NET, JavaScript) started with DAPR_GRPC_PORT set to --grpc-port connects its SDK here
+    and runs durably on the configured database and broker (LEDGERFLOW_DATABASE_URL,
+    LEDGERFLOW_BROKER_URL). Several sidecars may serve one app."""
     from ledgerflow.sidecar.runtime import SidecarRuntime
     from ledgerflow.sidecar.service import SidecarService
 
