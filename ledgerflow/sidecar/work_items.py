@@ -110,8 +110,9 @@ class WorkItems:
     def disconnect(self, stream: Stream) -> None:
         """The stream ended: the work items it had not answered fail with StreamLost."""
         with self._lock:
-            if stream in self._streams:
-                self._streams.remove(stream)
+            if stream not in self._streams:
+                return  # already ended (the sidecar ended it, then its call finished)
+            self._streams.remove(stream)
             lost = [token for token, (owner, _, _) in self._pending.items() if owner is stream]
             futures = [self._take(token)[1] for token in lost]
         stream.end()
@@ -134,7 +135,7 @@ class WorkItems:
         with self._lock:
             if not self._streams or self.closed:
                 raise NoAppConnected(f"{what}: no app is connected to this sidecar; the work stays queued until "
-                                     "the app starts (its Dapr SDK connects to DAPR_GRPC_ENDPOINT)")
+                                     "the app starts (its Dapr SDK connects to this sidecar's --grpc-port, its DAPR_GRPC_PORT)")
             stream = self._streams[next(self._turn) % len(self._streams)]
             self._pending[token] = (stream, future, key)
             self._tokens[key] = token
