@@ -50,7 +50,7 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         request = _request_of(message)
         if request is None:
             return
-        if forward is not None or activity in registry.activity_names():  # registered after the worker started
+        if forward is not None or activity in registry.activity_names():  # (or registered after the start)
             register_activity_task(app, registry, activity, gate, cap, held, forward)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request.get("pool"), request)

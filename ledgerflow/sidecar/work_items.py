@@ -135,7 +135,8 @@ class WorkItems:
         with self._lock:
             if not self._streams or self.closed:
                 raise NoAppConnected(f"{what}: no app is connected to this sidecar; the work stays queued until "
-                                     "the app starts (its Dapr SDK connects to this sidecar's --grpc-port, its DAPR_GRPC_PORT)")
+                                     "the app starts (its Dapr SDK connects to this sidecar's --grpc-port, "
+                                     "its DAPR_GRPC_PORT)")
             stream = self._streams[next(self._turn) % len(self._streams)]
             self._pending[token] = (stream, future, key)
             self._tokens[key] = token
