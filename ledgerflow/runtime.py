@@ -44,9 +44,9 @@ class WorkflowRuntime(Registrar):
     """Register workflows and activities; `start()` runs them in this process."""
 
     #: builds each instance's replayer (None: the engine's `Replay`; `ledgerflow sidecar`: the app's SDK)
-    replays: Callable[[Registry, str], Any] | None = None
+    _replays: Callable[[Registry, str], Any] | None = None
     #: runs activity calls in place of registered functions (None: the registry's; see workers.tasks)
-    activity_runner: ActivityRunner | None = None
+    _activity_runner: ActivityRunner | None = None
 
     def __init__(
         self,
@@ -100,13 +100,13 @@ class WorkflowRuntime(Registrar):
             store, registry, CeleryPublisher(celery), settings.app_id, pools={**config.pools, **self.pools},
             activity_lease=timedelta(seconds=settings.activity_lease), on_commit=commit_hook(settings),
             workflow_limits=config.workflow_limits, retention=config.retention, clock=clock,
-            batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL, replays=self.replays,
+            batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL, replays=self._replays,
         )
         metrics.watch_backlog(store.backlog)
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
         register_activity_tasks(celery, registry, self.activity_gate(settings, in_process=True),
-                                self.delivery_cap(settings), forward=self.activity_runner)
+                                self.delivery_cap(settings), forward=self._activity_runner)
         return celery, service
 
     def app_queues(self, settings: Settings) -> list[str]:
@@ -183,14 +183,14 @@ class WorkflowRuntime(Registrar):
         broker_url = self.settings.broker_url
         watch = liveness.BrokerWatch(broker_url) if liveness.is_redis(broker_url) else None
         while not self._stopping.wait(interval):
-            if not self.ticking():
+            if not self._ticking():
                 continue
             try:
                 ticker.tick(service, pending_grace=timedelta(seconds=1), watch=watch)
             except Exception:  # a database hiccup must not kill the loop
                 log.exception("tick failed; retrying")
 
-    def ticking(self) -> bool:
+    def _ticking(self) -> bool:
         """Whether the timer/reconcile loop ticks now (a sidecar's, only while its app is connected)."""
         return True
 

@@ -30,12 +30,12 @@ class SidecarRuntime(WorkflowRuntime):
         super().__init__(app_id=app_id, maximum_thread_pool_workers=CONCURRENCY)
         self.work = WorkItems(on_connect=self._app_connected)
         self.app_timeout = app_timeout
-        self.activity_runner = ActivityForwarder(self.work, app_timeout)
+        self._activity_runner = ActivityForwarder(self.work, app_timeout)
 
-    def replays(self, registry: Any, instance_id: str) -> RemoteReplay:  # type: ignore[override]
+    def _replays(self, registry: Any, instance_id: str) -> RemoteReplay:  # type: ignore[override]
         return RemoteReplay(self.work, instance_id, self.app_timeout)
 
-    def ticking(self) -> bool:
+    def _ticking(self) -> bool:
         return self.work.connected > 0
 
     def _app_connected(self) -> None:
