@@ -1,8 +1,8 @@
 """The work-item broker between the app's SDK streams and the sidecar's steps and activity calls.
 
 Each `GetWorkItems` call of a connected SDK is a `Stream`: a queue of work items the gRPC
-thread serving the call writes out. `WorkItems.call` hands one work item to a live stream
-(round robin), under a fresh completion token, and waits for the SDK's answer
+thread serving the call writes out. `WorkItems.call` hands one work item to the live stream
+with the fewest unanswered ones (taking turns among equals), under a fresh completion token, and waits for the SDK's answer
 (`CompleteOrchestratorTask` / `CompleteActivityTask` carry the token back to `complete`;
 SDKs that do not echo it, as the JavaScript one, are matched by the work's key: the instance
 ID, and the task ID for an activity, as Dapr's own sidecar matches them).
@@ -58,6 +58,8 @@ class Stream:
         self.number = number
         self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.open = True
+        #: work items sent to it and not answered yet
+        self.pending = 0
 
     def send(self, item: Any) -> None:
         self._items.put(item)
@@ -137,7 +139,8 @@ class WorkItems:
                 raise NoAppConnected(f"{what}: no app is connected to this sidecar; the work stays queued until "
                                      "the app starts (its Dapr SDK connects to this sidecar's --grpc-port, "
                                      "its DAPR_GRPC_PORT)")
-            stream = self._streams[next(self._turn) % len(self._streams)]
+            stream = self._least_busy()
+            stream.pending += 1
             self._pending[token] = (stream, future, key)
             self._tokens[key] = token
         stream.send(build(token))
@@ -165,9 +168,18 @@ class WorkItems:
     def _take(self, token: str) -> tuple[Stream, Future[Any], tuple[Any, ...]] | None:
         """Remove the pending work item `token` (with the lock held)."""
         entry = self._pending.pop(token, None)
-        if entry is not None and self._tokens.get(entry[2]) == token:
+        if entry is None:
+            return None
+        entry[0].pending -= 1
+        if self._tokens.get(entry[2]) == token:
             del self._tokens[entry[2]]
         return entry
+
+    def _least_busy(self) -> Stream:
+        """The stream with the fewest unanswered work items, taking turns among equals (with
+        the lock held)."""
+        start = next(self._turn) % len(self._streams)
+        return min(self._streams[start:] + self._streams[:start], key=lambda s: s.pending)
 
     def close(self) -> None:
         """End every stream (the sidecar stops); nothing more is sent."""

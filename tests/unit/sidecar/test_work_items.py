@@ -4,6 +4,7 @@ completion token, lost streams and silent apps give the work back."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -30,18 +31,27 @@ def test_a_work_item_is_answered_through_its_completion_token() -> None:
     assert work.call(lambda token: token, timeout=5, what="w", key=("k",)) == "result"
 
 
-def test_work_items_go_round_robin_over_the_connected_streams() -> None:
+def test_work_goes_to_the_stream_with_the_fewest_unanswered_items() -> None:
+    """Orchestrator and activity work items interleave: plain turns could send every activity
+    to one stream; the least busy stream takes the next item, whatever its kind."""
     work = WorkItems()
-    streams = [work.connect(), work.connect()]
-    seen = []
-    for _ in range(4):
-        threads = [answer_next(work, s, s.number) for s in streams]
-        seen.append(work.call(lambda token: token, timeout=5, what="w", key=("k",)))
-        for s, t in zip(streams, threads):
-            if t.is_alive():
-                s.send("nobody waits")  # let the idle "SDK" read something and stop
-            t.join(5)
-    assert sorted(seen) == [1, 1, 2, 2]
+    busy, idle = work.connect(), work.connect()
+    waiting = threading.Thread(target=lambda: work.call(lambda token: token, timeout=5, what="w", key=("a",)),
+                               daemon=True)
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while busy.pending + idle.pending == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    loaded = busy if busy.pending else idle
+    first = next(loaded.items())
+    other = idle if loaded is busy else busy
+    for n in range(3):  # each goes to the stream without work, and is answered there
+        answer_next(work, other, n)
+        assert work.call(lambda token: token, timeout=5, what="w", key=("b", n)) == n
+    assert loaded.pending == 1
+    work.complete(first, "done", ("a",))
+    waiting.join(5)
+    assert loaded.pending == other.pending == 0
 
 
 def test_no_connected_app_leaves_the_work_to_the_caller() -> None:
