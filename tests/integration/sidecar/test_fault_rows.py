@@ -145,3 +145,17 @@ def test_sc5_two_sidecars_share_one_app(sidecar: Sidecar, ledger: Ledger, row) -
     app_pids = {p.pid for p in sidecar.procs.by_name("app-a") + sidecar.procs.by_name("app-b")}
     assert {r.pid for r in ledger.rows("start")} == app_pids, "both apps ran activities"
     check(sidecar, ids, ledger, row)
+
+
+def test_without_an_app_the_work_waits_for_it(sidecar: Sidecar, ledger: Ledger) -> None:
+    """No SDK connected: nothing is stepped or run, nothing is lost; the app connects, all finish."""
+    ids = start_workflows(sidecar, 4)
+    time.sleep(3)
+    db_url = sidecar.env["LEDGERFLOW_DATABASE_URL"]
+    assert status_counts(db_url, [sidecar.app_id]) == {"PENDING": 4}
+    assert "step: " not in sidecar.process.log_text()
+    start_app(sidecar, "app", ledger)
+    wait_all_completed(sidecar, ids, 120)
+    report = check_run(db_url, [sidecar.app_id], ids,
+                       expected_output={iid: int(iid[1:].split("-")[0]) * 10 + 3 for iid in ids})
+    assert report.statuses == {"COMPLETED": 4} and ledger.duplicates() == 0
