@@ -35,8 +35,8 @@ class Sidecar:
         return {**env, "DAPR_GRPC_PORT": str(self.grpc_port), "DAPR_HTTP_PORT": str(self.http_port),
                 "PYTHONUNBUFFERED": "1"}
 
-    def run_app(self, argv: Sequence[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(argv), env=self.app_env(), cwd=cwd, capture_output=True, text=True,
+    def run_app(self, argv: Sequence[str], cwd: Path, timeout: float, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(argv), env={**self.app_env(), **extra}, cwd=cwd, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
     def start_app(self, name: str, argv: Sequence[str], cwd: Path, **extra: str) -> ManagedProcess:
