@@ -43,19 +43,9 @@ def run_activity(registry: Registry, request: dict[str, Any],
     run and fails with that (the delivery cap, `workers.limits.DeliveryCap`)."""
     name, task_id = request["name"], request["task_id"]
     now = wall_clock()
-    try:
-        security = security or worker_security(request, app_id)
-        propagated = _propagated(security, request)
-        refusal = refuse or _access_refusal(security, request, propagated)
-    except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
-        error_type = "WorkflowSigningConfigurationError" if isinstance(exc, sec_context.SigningConfigurationError) \
-            else "PropagationVerificationError"
-        refusal = ev.FailureDetails(str(exc), error_type)
-        propagated = None
-    if refusal is not None:
-        log.warning("activity refused: %s", refusal.message,
-                    extra={"instance_id": request["instance_id"], "activity": name, "task_id": task_id})
-        return result_message(request, ev.TaskFailed(now, task_id, refusal), security)
+    refused, security, propagated = screen(request, security, app_id=app_id, refuse=refuse)
+    if refused is not None:
+        return refused
     ctx = WorkflowActivityContext(
         request["instance_id"],
         task_id,
@@ -78,6 +68,29 @@ def run_activity(registry: Registry, request: dict[str, Any],
                     extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
         event = ev.TaskFailed(now, task_id, failure_from_exception(exc))
     return result_message(request, event, security)
+
+
+def screen(request: dict[str, Any], security: sec_context.SecurityContext | None = None, *,
+           app_id: str | None = None, refuse: ev.FailureDetails | None = None
+           ) -> tuple[dict[str, Any] | None, sec_context.SecurityContext | None, prop.PropagatedHistory | None]:
+    """The checks before an activity call runs, wherever it runs (here, or in a sidecar app's
+    SDK): the propagated history verifies and this app's access policies let the caller in.
+    Returns (the refusal's result message, None when the call may run; the security context;
+    the propagated history)."""
+    try:
+        security = security or worker_security(request, app_id)
+        propagated = _propagated(security, request)
+        refusal = refuse or _access_refusal(security, request, propagated)
+    except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
+        error_type = "WorkflowSigningConfigurationError" if isinstance(exc, sec_context.SigningConfigurationError) \
+            else "PropagationVerificationError"
+        refusal = ev.FailureDetails(str(exc), error_type)
+        propagated = None
+    if refusal is None:
+        return None, security, propagated
+    log.warning("activity refused: %s", refusal.message, extra={
+        "instance_id": request["instance_id"], "activity": request["name"], "task_id": request["task_id"]})
+    return result_message(request, ev.TaskFailed(wall_clock(), request["task_id"], refusal), security), security, None
 
 
 #: Largest activity input or output, in bytes of JSON (LEDGERFLOW_MAX_PAYLOAD_BYTES; 0: no

@@ -3,7 +3,8 @@
 The calls reach the sidecar as Ledgerflow's activity tasks on `ledgerflow.<app>.activities`
 (`workers.tasks`, with its holds, limits and delivery cap); instead of a registered function,
 `ActivityForwarder` sends each to a connected SDK as an activity work item and turns the
-answer into the result message the workers deliver. With no SDK connected, or when the SDK
+answer into the result message the workers deliver (after the same checks: the delivery cap,
+the propagated history, this app's access policies, `workers.activity.screen`). With no SDK connected, or when the SDK
 goes away or does not answer, the call goes back to its queue (rejected with requeue), for
 this sidecar or another one to forward again: a call is never lost or answered twice.
 """
@@ -17,7 +18,7 @@ from celery.exceptions import Reject
 from ledgerflow.grpc_api import protocol as p
 from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems, activity_key
 from orchestrator.engine import events as ev
-from workers.activity import result_message, wall_clock
+from workers import activity
 
 
 class ActivityForwarder:
@@ -31,8 +32,9 @@ class ActivityForwarder:
     def __call__(self, request: dict[str, Any], *, app_id: str | None,
                  refuse: ev.FailureDetails | None = None) -> dict[str, Any]:
         task_id = request["task_id"]
-        if refuse is not None:
-            return result_message(request, ev.TaskFailed(wall_clock(), task_id, refuse), app_id=app_id)
+        refused, security, _ = activity.screen(request, app_id=app_id, refuse=refuse)
+        if refused is not None:
+            return refused
         what = f"activity '{request['name']}' (task {task_id} of {request['instance_id']})"
         if not self.work.wait_connected(self.timeout):
             raise Reject(f"{what}: no app connected; back to the queue", requeue=True)
@@ -45,12 +47,12 @@ class ActivityForwarder:
                                     self.timeout, what, activity_key(request["instance_id"], task_id))
         except (NoAppConnected, StreamLost, AppTimeout) as exc:
             raise Reject(str(exc), requeue=True) from None
-        return result_message(request, _event(answer, task_id), app_id=app_id)
+        return activity.result_message(request, _event(answer, task_id), security, app_id=app_id)
 
 
 def _event(answer: Any, task_id: int) -> ev.HistoryEvent:
     if answer.HasField("failureDetails"):
         f = answer.failureDetails
         failure = ev.FailureDetails(f.errorMessage, f.errorType or "Exception", p.optional_text(f, "stackTrace"))
-        return ev.TaskFailed(wall_clock(), task_id, failure)
-    return ev.TaskCompleted(wall_clock(), task_id, p.optional_text(answer, "result"))
+        return ev.TaskFailed(activity.wall_clock(), task_id, failure)
+    return ev.TaskCompleted(activity.wall_clock(), task_id, p.optional_text(answer, "result"))
