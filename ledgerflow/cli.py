@@ -158,16 +158,43 @@ def beat(app_ids: tuple[str, ...], interval: float, metrics_port: int | None, me
 def dev(module: str, host: str, port: int, grpc_port: int) -> None:
     """Everything in one process on the embedded default (SQLite + in-memory broker):
     orchestrator, workers, timers, the HTTP API and the gRPC API."""
+    _run_in_process(load_runtime(module), host, port, grpc_port, "ledgerflow dev")
+
+
+@main.command(epilog=examples("ledgerflow sidecar --app-id orders",
+                             "LEDGERFLOW_BROKER_URL=redis://localhost:6379/0 ledgerflow sidecar --app-id orders "
+                             "--grpc-port 50002 --app-timeout 60"))
+@click.option("--app-id", required=True, help="The app whose workflows and activities the connected SDKs run.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP and gRPC APIs.")
+@click.option("--port", default=3500, show_default=True, type=int, help="Port of the HTTP API (DAPR_HTTP_PORT).")
+@click.option("--grpc-port", default=50001, show_default=True, type=click.IntRange(min=1),
+              help="Port of Dapr's workflow gRPC API, which the app's SDK connects to (DAPR_GRPC_PORT).")
+@click.option("--app-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds to wait for the app's answer to a work item before sending it again.")
+def sidecar(app_id: str, host: str, port: int, grpc_port: int, app_timeout: float) -> None:
+    """Dapr's sidecar for workflow apps in any language: an unmodified Dapr app (Python, Go,
+    Java, .NET, JavaScript) started with DAPR_GRPC_PORT set to --grpc-port connects its SDK here
+    and runs durably on the configured database and broker (LEDGERFLOW_DATABASE_URL,
+    LEDGERFLOW_BROKER_URL). Several sidecars may serve one app."""
+    from ledgerflow.sidecar.runtime import SidecarRuntime
+    from ledgerflow.sidecar.service import SidecarService
+
+    runtime = SidecarRuntime(app_id, app_timeout)
+    _run_in_process(runtime, host, port, grpc_port, "ledgerflow sidecar",
+                    servicer=lambda manager: SidecarService(manager, runtime.work))
+
+
+def _run_in_process(runtime: Any, host: str, port: int, grpc_port: int, what: str, servicer: Any = None) -> None:
+    """Run `runtime` with the HTTP and gRPC APIs in this process until SIGTERM or Ctrl-C."""
     from ledgerflow.api.server import build_server
 
-    runtime = load_runtime(module)
     settings = runtime.settings
     manager = WorkflowManager(settings)
     server = build_server(manager, host, port)
     _serve_metrics(None)  # GET /metrics is the API's; OTLP when asked
     runtime.start()
     try:
-        grpc_server = _start_grpc(manager, host, grpc_port)
+        grpc_server = _start_grpc(manager, host, grpc_port, servicer=servicer(manager) if servicer else None)
     except BaseException:
         runtime.shutdown()
         manager.close()
@@ -183,7 +210,7 @@ def dev(module: str, host: str, port: int, grpc_port: int) -> None:
         raise SetupError(f"the HTTP API could not start on {host}:{port} (is the port in use?); "
                          "pick another with --port")
     grpc_note = f"; gRPC API on {host}:{grpc_port}" if grpc_server is not None else ""
-    click.echo(f"ledgerflow dev: app '{settings.app_id}' running; HTTP API on http://{host}:{port}{grpc_note}; "
+    click.echo(f"{what}: app '{settings.app_id}' running; HTTP API on http://{host}:{port}{grpc_note}; "
                f"dashboard on http://{host}:{port}/ui/; Ctrl-C to stop.")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -236,13 +263,13 @@ def api(host: str, port: int, max_body_bytes: int | None, header_timeout: float 
         manager.close()
 
 
-def _start_grpc(manager: WorkflowManager, host: str, port: int, settings: Any = None) -> Any:
+def _start_grpc(manager: WorkflowManager, host: str, port: int, settings: Any = None, servicer: Any = None) -> Any:
     """The gRPC API on host:port (None when `port` is 0)."""
     if not port:
         return None
     from ledgerflow.grpc_api import server as grpc_api
 
-    return grpc_api.start(manager, host, port, settings)
+    return grpc_api.start(manager, host, port, settings, servicer)
 
 
 def _stop_grpc(server: Any) -> None:

@@ -33,7 +33,7 @@ from persistence.records import utcnow
 from telemetry import metrics
 from persistence.store import Store
 from workers.limits import ActivityGate, DeliveryCap
-from workers.tasks import register_activity_tasks
+from workers.tasks import ActivityRunner, register_activity_tasks
 
 log = logging.getLogger("ledgerflow.runtime")
 
@@ -43,6 +43,11 @@ SENT_MARK_INTERVAL = 0.05
 
 class WorkflowRuntime(Registrar):
     """Register workflows and activities; `start()` runs them in this process."""
+
+    #: builds each instance's replayer (None: the engine's `Replay`; `ledgerflow sidecar`: the app's SDK)
+    _replays: Callable[[Registry, str], Any] | None = None
+    #: runs activity calls in place of registered functions (None: the registry's; see workers.tasks)
+    _activity_runner: ActivityRunner | None = None
 
     def __init__(
         self,
@@ -96,13 +101,14 @@ class WorkflowRuntime(Registrar):
                          retention=config.retention, max_history_events=settings.max_history_events,
                          activity_lease=timedelta(seconds=settings.activity_lease))
         service = OrchestratorService(store, registry, CeleryPublisher(celery), settings.app_id, rules=rules,
-                                      security=settings.security, on_commit=commit_hook(settings), clock=clock, batch_size=settings.batch_size,
-                                      mark_interval=SENT_MARK_INTERVAL)
+                                      security=settings.security, on_commit=commit_hook(settings), clock=clock,
+                                      batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL,
+                                      replays=self._replays)
         metrics.watch_backlog(store.backlog)
         register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
         register_activity_tasks(celery, registry, self.activity_gate(settings, in_process=True),
-                                self.delivery_cap(settings), settings.activity_config)
+                                self.delivery_cap(settings), settings.activity_config, forward=self._activity_runner)
         return celery, service
 
     def app_queues(self, settings: Settings) -> list[str]:
@@ -179,10 +185,16 @@ class WorkflowRuntime(Registrar):
         broker_url = self.settings.broker_url
         watch = liveness.BrokerWatch(broker_url) if liveness.is_redis(broker_url) else None
         while not self._stopping.wait(interval):
+            if not self._ticking():
+                continue
             try:
                 ticker.tick(service, pending_grace=timedelta(seconds=1), watch=watch)
             except Exception:  # a database hiccup must not kill the loop
                 log.exception("tick failed; retrying")
+
+    def _ticking(self) -> bool:
+        """Whether the timer/reconcile loop ticks now (a sidecar's, only while its app is connected)."""
+        return True
 
     def wait_for_worker_ready(self, timeout: float = 30.0) -> bool:
         """Dapr's: True once `start()` has its workers consuming, False after `timeout` seconds."""

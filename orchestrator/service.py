@@ -116,8 +116,9 @@ class OrchestratorService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """`security`: history signing, attestations, propagation, access checks: a fixed
-        context, or the configuration it is built from (None: the defaults, signing off); `replays`: how a run's live state is made (the registered Python
-        code by default); `on_commit`: told the instances each committed batch stepped;
+        context, or the configuration it is built from (None: the defaults, signing off);
+        `replays`: how a run's live state is made (the registered Python code by default;
+        `ledgerflow sidecar` hands the history to the app's own Dapr SDK); `on_commit`: told the instances each committed batch stepped;
         `mark_interval`: published outbox rows are marked sent every this many seconds (0: at
         once); `clock`: the time steps run at (a test environment's clock skips ahead)."""
         self.store = store

@@ -59,19 +59,9 @@ def run_activity(registry: Registry, request: wire.ActivityRequest,
     `security`, the context of `app_id` (else `config.app_id`) under `config.security`."""
     name, task_id = request.name, request.task_id
     now = wall_clock()
-    try:
-        security = security or worker_security(app_id, config)
-        propagated = _propagated(security, request)
-        refusal = refuse or _access_refusal(security, request, propagated)
-    except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
-        error_type = "WorkflowSigningConfigurationError" if isinstance(exc, sec_context.SigningConfigurationError) \
-            else "PropagationVerificationError"
-        refusal = ev.FailureDetails(str(exc), error_type)
-        propagated = None
-    if refusal is not None:
-        log.warning("activity refused: %s", refusal.message,
-                    extra={"instance_id": request.instance_id, "activity": name, "task_id": task_id})
-        return result_message(request, ev.TaskFailed(now, task_id, refusal), security, config=config)
+    refused, security, propagated = screen(request, security, app_id=app_id, refuse=refuse, config=config)
+    if refused is not None:
+        return refused
     ctx = WorkflowActivityContext(request.instance_id, task_id, request.execution_id, attempt=request.attempt,
                                   app_id=request.app_id, propagated_history=propagated)
     log.info("activity start", extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
@@ -89,6 +79,30 @@ def run_activity(registry: Registry, request: wire.ActivityRequest,
                     extra={"instance_id": ctx.workflow_id, "activity": name, "task_id": task_id})
         event = ev.TaskFailed(now, task_id, failure_from_exception(exc))
     return result_message(request, event, security, config=config)
+
+
+def screen(request: wire.ActivityRequest, security: sec_context.SecurityContext | None = None, *,
+           app_id: str | None = None, refuse: ev.FailureDetails | None = None, config: ActivityConfig = DEFAULTS
+           ) -> tuple[wire.ResultMessage | None, sec_context.SecurityContext | None, prop.PropagatedHistory | None]:
+    """The checks before an activity call runs, wherever it runs (here, or in a sidecar app's
+    SDK): the propagated history verifies and this app's access policies let the caller in.
+    Returns (the refusal's result message, None when the call may run; the security context;
+    the propagated history)."""
+    try:
+        security = security or worker_security(app_id, config)
+        propagated = _propagated(security, request)
+        refusal = refuse or _access_refusal(security, request, propagated)
+    except (sec_context.SigningConfigurationError, VerificationError, ValueError, KeyError, TypeError) as exc:
+        error_type = "WorkflowSigningConfigurationError" if isinstance(exc, sec_context.SigningConfigurationError) \
+            else "PropagationVerificationError"
+        refusal = ev.FailureDetails(str(exc), error_type)
+        propagated = None
+    if refusal is None:
+        return None, security, propagated
+    log.warning("activity refused: %s", refusal.message, extra={
+        "instance_id": request.instance_id, "activity": request.name, "task_id": request.task_id})
+    failed = ev.TaskFailed(wall_clock(), request.task_id, refusal)
+    return result_message(request, failed, security, config=config), security, None
 
 
 class PayloadTooLargeError(ValueError):

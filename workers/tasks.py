@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, signals
@@ -24,16 +25,23 @@ from workers.limits import ActivityGate, DeliveryCap
 
 log = logging.getLogger("ledgerflow.worker")
 
+#: Runs one activity call in place of the registry's function, as `run_activity` does
+#: (`request`, then keywords `app_id`, `refuse` and `config`), returning the result message;
+#: `ledgerflow sidecar` forwards the call to the app's own SDK.
+ActivityRunner = Callable[..., wire.ResultMessage]
+
 
 def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate | None = None,
-                            cap: DeliveryCap | None = None, config: ActivityConfig = DEFAULTS) -> None:
+                            cap: DeliveryCap | None = None, config: ActivityConfig = DEFAULTS, *,
+                            forward: ActivityRunner | None = None) -> None:
     """Register every activity of `registry` as its own Celery task on `app`. `config` travels
-    with the tasks into every worker process (prefork children inherit it)."""
+    with the tasks into every worker process (prefork children inherit it). With `forward`,
+    every activity name is served, each by `forward` (registered when its first call comes)."""
     gate = gate or ActivityGate()
     cap = cap or DeliveryCap(None, 0)
     held = liveness.track(app, str(app.conf.broker_url or ""), held_call)
     for name in registry.activity_names():
-        register_activity_task(app, registry, name, gate, cap, held, config)
+        register_activity_task(app, registry, name, gate, cap, held, config, forward)
 
     def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
         if getattr(sender, "app", None) is not app:
@@ -44,8 +52,8 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
         request = _request_of(message)
         if request is None:
             return
-        if activity in registry.activity_names():  # registered after the worker started
-            register_activity_task(app, registry, activity, gate, cap, held, config)
+        if forward is not None or activity in registry.activity_names():  # (or registered after the start)
+            register_activity_task(app, registry, activity, gate, cap, held, config, forward)
             sender.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request)
             return
@@ -58,7 +66,8 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
 
 
 def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap,
-                           held: liveness.HeldCalls | None = None, config: ActivityConfig = DEFAULTS) -> None:
+                           held: liveness.HeldCalls | None = None, config: ActivityConfig = DEFAULTS,
+                           forward: ActivityRunner | None = None) -> None:
     task_name = queues.activity_task_name(name)
     if task_name in app.tasks:
         return
@@ -78,7 +87,7 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
                     log.info("activity already ran: its result is sent again", extra={
                         "instance_id": request.instance_id, "activity": name, "task_id": request.task_id})
                 else:
-                    message = _run_observed(self, registry, request, own_app_id(app), parked, config)
+                    message = _run_observed(self, registry, request, own_app_id(app), parked, config, forward)
                 cap.end(request, message)
             messages.publish_deliver(app, request.app_id, request.instance_id, message)
 
@@ -88,7 +97,8 @@ def register_activity_task(app: Celery, registry: Registry, name: str, gate: Act
 
 
 def _run_observed(task: Any, registry: Registry, request: wire.ActivityRequest, app_id: str | None,
-                  parked: ev.FailureDetails | None, config: ActivityConfig = DEFAULTS) -> wire.ResultMessage:
+                  parked: ev.FailureDetails | None, config: ActivityConfig = DEFAULTS,
+                  forward: ActivityRunner | None = None) -> wire.ResultMessage:
     """`run_activity` inside the `activity:{name}` server span (a child of the orchestrator's
     client span, from the `traceparent` header), counted and timed."""
     name = request.name
@@ -96,7 +106,10 @@ def _run_observed(task: Any, registry: Registry, request: wire.ActivityRequest, 
     attrs = tracing.attributes("activity", name, request.instance_id, request.app_id, request.task_id)
     began = time.perf_counter()
     with tracing.running(f"activity:{name}", traceparent, attrs) as span:
-        message = run_activity(registry, request, app_id=app_id, refuse=parked, config=config)
+        if forward is not None:
+            message = forward(request, app_id=app_id, refuse=parked, config=config)
+        else:
+            message = run_activity(registry, request, app_id=app_id, refuse=parked, config=config)
         failed = message.type != "TaskCompleted"
         if failed and span is not None:
             failure = codec.decode(message.type, message.payload).failure  # type: ignore[attr-defined]

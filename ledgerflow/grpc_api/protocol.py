@@ -25,7 +25,8 @@ from orchestrator.engine import events as ev
 from persistence.records import EventRecord
 
 __all__ = ["empty_pb2", "history_pb", "orchestration_pb", "service_pb", "service_grpc", "state_message", "history_message",
-           "text", "optional_text", "status_name"]
+           "text", "optional_text", "status_name",
+           "event_message", "fire_at"]
 
 
 def text(value: str | None) -> wrappers_pb2.StringValue | None:
@@ -75,9 +76,30 @@ def state_message(state: WorkflowState) -> orchestration_pb.WorkflowState:
 def history_message(record: EventRecord, instance_id: str) -> history_pb.HistoryEvent:
     """One stored event as the protocol's HistoryEvent; `eventId` is the task ID for the
     events that schedule a task (the IDs `RerunWorkflowFromEvent` takes), else -1."""
-    event = codec.decode(record.type, record.payload)
+    return event_message(codec.decode(record.type, record.payload), instance_id, record.timestamp)
+
+
+def event_message(event: ev.HistoryEvent, instance_id: str,
+                  at: datetime | None = None) -> history_pb.HistoryEvent:
+    """One engine event as the protocol's HistoryEvent, stamped `at` (default: its own time)."""
     field, body, event_id = _CONVERTERS[type(event)](event, instance_id)
-    return history_pb.HistoryEvent(eventId=event_id, timestamp=timestamp(record.timestamp), **{field: body})
+    stamp = timestamp(event.timestamp if at is None else at)
+    return history_pb.HistoryEvent(eventId=event_id, timestamp=stamp, **{field: body})
+
+
+#: Dapr's SDKs back an indefinite `wait_for_external_event` with a timer at this instant
+#: (9999-12-31T23:59:59.999999999Z); Ledgerflow stores it to the microsecond, and gives it
+#: back exactly, so a replay recognises the timer as that "optional" one.
+OPTIONAL_TIMER_FIRE_AT = timestamp_pb2.Timestamp(seconds=253402300799, nanos=999999999)
+
+
+def fire_at(value: datetime) -> timestamp_pb2.Timestamp:
+    """A timer's fire time as the protocol's Timestamp (the optional timer's exactly)."""
+    stamp = timestamp(value)
+    assert stamp is not None
+    if stamp.seconds == OPTIONAL_TIMER_FIRE_AT.seconds:
+        return OPTIONAL_TIMER_FIRE_AT
+    return stamp
 
 
 Converted = tuple[str, Any, int]
@@ -95,7 +117,9 @@ def _started(e: ev.ExecutionStarted, iid: str) -> Converted:
 
 _CONVERTERS: dict[type, Callable[[Any, str], Converted]] = {
     ev.ExecutionStarted: _started,
-    ev.OrchestratorStarted: lambda e, _: ("workflowStarted", history_pb.WorkflowStartedEvent(), -1),
+    ev.OrchestratorStarted: lambda e, _: ("workflowStarted", history_pb.WorkflowStartedEvent(
+        version=orchestration_pb.WorkflowVersion(name=e.version or "", patches=e.patches)
+        if e.version or e.patches else None), -1),
     ev.TaskScheduled: lambda e, _: (
         "taskScheduled", history_pb.TaskScheduledEvent(name=e.name, input=text(e.input)), e.event_id),
     ev.TaskCompleted: lambda e, _: (
@@ -103,9 +127,9 @@ _CONVERTERS: dict[type, Callable[[Any, str], Converted]] = {
     ev.TaskFailed: lambda e, _: (
         "taskFailed", history_pb.TaskFailedEvent(taskScheduledId=e.task_id, failureDetails=_failure(e.failure)), -1),
     ev.TimerCreated: lambda e, _: (
-        "timerCreated", history_pb.TimerCreatedEvent(fireAt=timestamp(e.fire_at)), e.event_id),
+        "timerCreated", history_pb.TimerCreatedEvent(fireAt=fire_at(e.fire_at)), e.event_id),
     ev.TimerFired: lambda e, _: (
-        "timerFired", history_pb.TimerFiredEvent(fireAt=timestamp(e.fire_at), timerId=e.timer_id), -1),
+        "timerFired", history_pb.TimerFiredEvent(fireAt=fire_at(e.fire_at), timerId=e.timer_id), -1),
     ev.SubOrchestrationInstanceCreated: lambda e, _: (
         "childWorkflowInstanceCreated",
         history_pb.ChildWorkflowInstanceCreatedEvent(instanceId=e.instance_id, name=e.name, input=text(e.input)),

@@ -78,15 +78,17 @@ def _refusal(message: str) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(refuse)
 
 
-def start(manager: WorkflowManager, host: str, port: int, settings: ApiSettings | None = None) -> grpc.Server:
-    """Start serving on host:port (in grpcio's own threads); the caller stops it."""
+def start(manager: WorkflowManager, host: str, port: int, settings: ApiSettings | None = None,
+          servicer: Any = None) -> grpc.Server:
+    """Start serving on host:port (in grpcio's own threads); the caller stops it. `servicer`:
+    the service to serve (default: the client calls over `manager`)."""
     settings = settings or ApiSettings.from_env()
     check_exposure(host, port, settings, "gRPC API")
     limit = settings.max_body_bytes
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="ledgerflow-grpc"),
                          interceptors=[*([TokenAuth(settings.token)] if settings.token else []), DecodeGuard()],
                          options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)])
-    protocol.service_grpc.add_TaskHubSidecarServiceServicer_to_server(WorkflowService(manager), server)
+    protocol.service_grpc.add_TaskHubSidecarServiceServicer_to_server(servicer or WorkflowService(manager), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)

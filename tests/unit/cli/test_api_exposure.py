@@ -53,3 +53,13 @@ def test_compose_gives_the_api_a_token_from_the_environment() -> None:
     assert api["command"][api["command"].index("--host") + 1] == "0.0.0.0"
     assert api["environment"]["LEDGERFLOW_API_TOKEN"].startswith("${LEDGERFLOW_API_TOKEN:?")
     assert api["environment"]["LEDGERFLOW_DATABASE_URL"].startswith("postgresql+psycopg://")
+
+
+def test_compose_gives_the_sidecar_a_token_and_its_own_ports() -> None:
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    sidecar = services["sidecar"]
+    command = sidecar["command"]
+    assert command[:2] == ["ledgerflow", "sidecar"] and command[command.index("--host") + 1] == "0.0.0.0"
+    assert sidecar["environment"]["LEDGERFLOW_API_TOKEN"].startswith("${LEDGERFLOW_API_TOKEN:?")
+    taken = {p for s in services.values() for p in s.get("ports", []) if s is not sidecar}
+    assert not taken & set(sidecar["ports"]), "the sidecar's ports clash with another service's"
