@@ -19,7 +19,7 @@ from orchestrator import inbox
 from orchestrator.engine import events as ev
 from orchestrator.engine import actions as act
 from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, ExecutionResult, Replay
-from persistence.records import InstanceRecord
+from persistence.records import InstanceRecord, as_utc
 from telemetry import metrics, tracing
 
 log = logging.getLogger("ledgerflow.orchestrator")
@@ -90,7 +90,7 @@ class StepReport:
                              kind=SpanKind.CLIENT, error=(failed.error_type, failed.message) if failed else None)
             elif isinstance(event, ev.TimerFired):
                 attrs = self._attrs("timer", inst.name, event.timer_id)
-                attrs["durabletask.fire_at"] = inbox.aware_utc(event.fire_at).isoformat()
+                attrs["durabletask.fire_at"] = as_utc(event.fire_at).isoformat()
                 tracing.emit(f"orchestration:{inst.name}:timer", run.child("timer", event.timer_id), run,
                              event.fire_at, end, attrs)
             elif isinstance(event, ev.EventRaised):

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orchestrator import inbox, redelivery, spans
+from orchestrator import redelivery, spans
 from orchestrator.cache import CacheKey, ReplayCache
 from orchestrator.effects import Effects, completion_fields, finish_run
 from orchestrator.engine import actions as act
+from orchestrator.engine import clock
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, STALLED, ExecutionResult, Replay, Stall
@@ -33,7 +34,7 @@ from orchestrator.engine.registry import Registry
 from orchestrator.guard import HistoryGuard, Tampered
 from orchestrator.rules import AppRules
 from brokers import wire
-from persistence.records import PENDING, InboxRecord, InstanceRecord, NewEvent, NewOutbox
+from persistence.records import PENDING, InboxRecord, InstanceRecord, NewEvent, NewOutbox, as_utc
 from persistence.step import StepTx
 
 log = logging.getLogger("ledgerflow.orchestrator")
@@ -151,10 +152,10 @@ class StepRunner:
             if refusal is not None:
                 assert started is not None
                 return self.end_run(tx, a, refusal, base=0, signed=signed,
-                                    leading=[ev.OrchestratorStarted(inbox.naive_utc(a.now)), started])
+                                    leading=[ev.OrchestratorStarted(clock.naive_utc(a.now)), started])
         base = replay.events_applied
         activities = spans.open_activities(replay, events) if spans.traced(inst) else None
-        result = replay.step([ev.OrchestratorStarted(inbox.naive_utc(a.now)), *events])
+        result = replay.step([ev.OrchestratorStarted(clock.naive_utc(a.now)), *events])
         if result.status == STALLED:
             assert result.stall is not None
             return self._stall(tx, inst, result.stall)
@@ -239,7 +240,7 @@ class StepRunner:
         inst = a.inst
         self.cache.discard(inst.instance_id)
         completion = act.CompleteOrchestration(FAILED, failure=failure, parent=_parent(inst))
-        stored = stored_events([*leading, ev.ExecutionCompleted(inbox.naive_utc(a.now), FAILED, None, failure)], base)
+        stored = stored_events([*leading, ev.ExecutionCompleted(clock.naive_utc(a.now), FAILED, None, failure)], base)
         tx.append_history(stored)
         sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
         tx.delete_inbox(a.message_ids())
@@ -290,7 +291,7 @@ def stored_events(events: Sequence[ev.HistoryEvent], base: int) -> list[NewEvent
     for offset, event in enumerate(events):
         type_name, payload = codec.encode(event)
         rows.append(NewEvent(sequence=base + offset, type=type_name, payload=payload,
-                             timestamp=inbox.aware_utc(event.timestamp)))
+                             timestamp=as_utc(event.timestamp)))
     return rows
 
 

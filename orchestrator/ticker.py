@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from brokers import wire
 from brokers.liveness import BrokerWatch
 from orchestrator import inbox, recovery
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from orchestrator.service import OrchestratorService
 from persistence import errors as store_errors
-from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, utcnow
+from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, as_utc, utcnow
 from telemetry import metrics
 
 log = logging.getLogger("ledgerflow.ticker")
@@ -39,7 +40,7 @@ class TickReport:
 
 
 def timer_fired_message(timer: TimerRecord) -> NewInboxMessage:
-    fired = ev.TimerFired(inbox.naive_utc(timer.fire_at), timer.timer_id, inbox.naive_utc(timer.fire_at))
+    fired = ev.TimerFired(clock.naive_utc(timer.fire_at), timer.timer_id, clock.naive_utc(timer.fire_at))
     return inbox.message(wire.timer_message_id(timer.generation, timer.timer_id), fired)
 
 
@@ -67,7 +68,7 @@ def tick(
             break
     lateness = metrics.metrics().timer_lateness
     for timer in fired:
-        lateness.observe(max(0.0, (now - inbox.aware_utc(timer.fire_at)).total_seconds()))
+        lateness.observe(max(0.0, (now - as_utc(timer.fire_at)).total_seconds()))
     stale = service.store.pending_instances(now - pending_grace, app_id=app)
     service.publisher.wake([(owner, iid) for iid, owner in stale if iid not in woken])
     recovered = recovery.recover(service, watch, now) if watch is not None else 0

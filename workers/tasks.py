@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from celery import Celery, signals
 
 from brokers import liveness, messages, queues, wire
-from orchestrator.engine import codec
+from orchestrator.engine import clock, codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
-from workers.activity import DEFAULTS, ActivityConfig, result_message, run_activity, wall_clock
+from workers.activity import DEFAULTS, ActivityConfig, result_message, run_activity
 from telemetry import metrics, tracing
 from workers.limits import ActivityGate, DeliveryCap
 
@@ -50,7 +51,7 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
             messages.publish_activity(app, _queue_app(message, request), request)
             return
         failure = failure_from_exception(ActivityNotRegisteredError(f"Activity function named '{activity}' was not registered!"))
-        event = ev.TaskFailed(wall_clock(), request.task_id, failure)
+        event = ev.TaskFailed(clock.naive_utc(datetime.now(timezone.utc)), request.task_id, failure)
         message = result_message(request, event, app_id=own_app_id(app), config=config)
         messages.publish_deliver(app, request.app_id, request.instance_id, message)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from orchestrator.engine import actions as act
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
-from orchestrator.engine.context import ScheduledTask, WorkflowContext, to_naive_utc
+from orchestrator.engine.context import ScheduledTask, WorkflowContext
 from orchestrator.engine.errors import (
     NonDeterminismError,
     OrchestratorNotRegisteredError,
@@ -272,7 +273,7 @@ class Replay:
     # -- one handler per event type ----------------------------------------------------
 
     def _apply_orchestrator_started(self, event: ev.OrchestratorStarted) -> None:
-        self.state.now = to_naive_utc(event.timestamp)
+        self.state.now = clock.naive_utc(event.timestamp)
         self._current_started = event
         if self.state.is_replaying:
             if event.version is not None:
