@@ -30,12 +30,18 @@ from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from orchestrator.engine.registry import registered_name
 from orchestrator.engine.serialization import to_json
-from persistence import errors as store_errors
-from persistence.records import (
+from orchestrator.engine.status import (
+    FAILED,
     PENDING,
+    RUNNING,
+    STALLED,
     STATUSES,
+    SUSPENDED,
     TERMINAL_STATUSES,
     TERMINATED,
+)
+from persistence import errors as store_errors
+from persistence.records import (
     EventRecord,
     InstanceRecord,
     NewInstance,
@@ -314,13 +320,13 @@ class WorkflowManager:
 
     def suspend(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> str | None:
         self._authorize("pause", instance_id, app_id)
-        return self._switch(instance_id, ev.ExecutionSuspended(clock.naive_utc(utcnow()), reason), "SUSPENDED",
-                            from_statuses=("RUNNING", "PENDING"), app_id=app_id)
+        return self._switch(instance_id, ev.ExecutionSuspended(clock.naive_utc(utcnow()), reason), SUSPENDED,
+                            from_statuses=(RUNNING, PENDING), app_id=app_id)
 
     def resume(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> str | None:
         self._authorize("resume", instance_id, app_id)
-        return self._switch(instance_id, ev.ExecutionResumed(clock.naive_utc(utcnow()), reason), "RUNNING",
-                            from_statuses=("SUSPENDED",), app_id=app_id)
+        return self._switch(instance_id, ev.ExecutionResumed(clock.naive_utc(utcnow()), reason), RUNNING,
+                            from_statuses=(SUSPENDED,), app_id=app_id)
 
     def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False,
               app_id: str | None = None) -> int:
@@ -439,7 +445,7 @@ def normalize_status(name: str) -> str:
 
 def to_state(record: InstanceRecord, fetch_payloads: bool) -> WorkflowState:
     failure = None
-    if record.failure and record.status in ("FAILED", "STALLED"):
+    if record.failure and record.status in (FAILED, STALLED):
         data = json.loads(record.failure)
         failure = ev.FailureDetails(data.get("message", ""), data.get("error_type", ""), data.get("stack_trace"))
     return WorkflowState(

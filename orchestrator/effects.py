@@ -18,7 +18,7 @@ from orchestrator import inbox
 from orchestrator.engine import actions as act
 from orchestrator.engine import clock
 from orchestrator.engine import events as ev
-from orchestrator.engine.executor import COMPLETED, CONTINUED_AS_NEW, FAILED, TERMINATED
+from orchestrator.engine.status import COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, TERMINATED
 from orchestrator.guard import StepHooks
 from persistence import errors as store_errors
 from persistence.records import (
@@ -180,7 +180,7 @@ def finish_run(tx: StepTx, inst: InstanceRecord, completion: act.CompleteOrchest
 def completion_fields(a: act.CompleteOrchestration) -> dict[str, object]:
     """Instance columns a completion sets."""
     if a.status == CONTINUED_AS_NEW:
-        return {"status": "RUNNING"}
+        return {"status": RUNNING}
     fields: dict[str, object] = {"status": a.status, "failure": failure_json(a.failure)}
     if a.status in (COMPLETED, TERMINATED):
         fields["output"] = a.result

@@ -18,7 +18,8 @@ from opentelemetry.trace import SpanKind
 from orchestrator import inbox
 from orchestrator.engine import events as ev
 from orchestrator.engine import actions as act
-from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, ExecutionResult, Replay
+from orchestrator.engine.executor import ExecutionResult, Replay
+from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED
 from persistence.records import InstanceRecord, as_utc
 from telemetry import metrics, tracing
 

@@ -29,12 +29,13 @@ from orchestrator.engine import actions as act
 from orchestrator.engine import clock
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
-from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, STALLED, ExecutionResult, Replay, Stall
+from orchestrator.engine.executor import ExecutionResult, Replay, Stall
 from orchestrator.engine.registry import Registry
+from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED, PENDING, STALLED
 from orchestrator.guard import HistoryGuard, Tampered
 from orchestrator.rules import AppRules
 from brokers import wire
-from persistence.records import PENDING, InboxRecord, InstanceRecord, NewEvent, NewOutbox, as_utc
+from persistence.records import InboxRecord, InstanceRecord, NewEvent, NewOutbox, as_utc
 from persistence.step import StepTx
 
 log = logging.getLogger("ledgerflow.orchestrator")

@@ -19,6 +19,7 @@ from brokers.liveness import BrokerWatch
 from orchestrator import inbox, recovery
 from orchestrator.engine import clock
 from orchestrator.engine import events as ev
+from orchestrator.engine.status import COMPLETED, FAILED, TERMINATED
 from orchestrator.service import OrchestratorService
 from persistence import errors as store_errors
 from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, as_utc, utcnow
@@ -82,7 +83,7 @@ def tick(
     return TickReport(len(fired), len(woken | {i for i, _ in stale}), resent + recovered, purged)
 
 
-_RETENTION_STATUS = {"anyTerminal": None, "completed": "COMPLETED", "failed": "FAILED", "terminated": "TERMINATED"}
+_RETENTION_STATUS = {"anyTerminal": None, "completed": COMPLETED, "failed": FAILED, "terminated": TERMINATED}
 
 
 def purge_expired(service: OrchestratorService, now: datetime, batch: int = 100) -> int:

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+# The engine's status names (orchestrator/engine/status.py), copied because persistence
+# cannot import the engine; tests/unit/persistence/test_status_names.py proves them equal.
 PENDING = "PENDING"
 RUNNING = "RUNNING"
 SUSPENDED = "SUSPENDED"

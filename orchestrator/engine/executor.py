@@ -28,10 +28,17 @@ from orchestrator.engine.registry import Registry, VersionNotAvailable
 from orchestrator.engine.serialization import from_json, to_json
 from orchestrator.engine.signatures import call_with_input
 from orchestrator.engine.state import RunState
+from orchestrator.engine.status import (
+    COMPLETED,
+    CONTINUED_AS_NEW,
+    FAILED,
+    RUNNING,
+    STALLED,
+    SUSPENDED,
+    TERMINATED,
+)
 from orchestrator.engine.tasks import Task, TimerTask
 
-RUNNING, SUSPENDED, STALLED = "RUNNING", "SUSPENDED", "STALLED"
-COMPLETED, FAILED, TERMINATED, CONTINUED_AS_NEW = "COMPLETED", "FAILED", "TERMINATED", "CONTINUED_AS_NEW"
 
 VERSION_NOT_AVAILABLE, PATCH_MISMATCH = "VERSION_NOT_AVAILABLE", "PATCH_MISMATCH"
 
