@@ -48,6 +48,17 @@ def to_signature(row: sa.Row[Any]) -> records.SignatureRecord:
     )
 
 
+def history(conn: Connection, instance_id: str, generation: int, from_sequence: int = 0) -> list[records.EventRecord]:
+    """One generation's events from `from_sequence` on, by sequence."""
+    t = schema.history_events
+    stmt = (
+        sa.select(t)
+        .where(t.c.instance_id == instance_id, t.c.generation == generation, t.c.sequence >= from_sequence)
+        .order_by(t.c.sequence)
+    )
+    return [to_event(r) for r in conn.execute(stmt)]
+
+
 def signatures(conn: Connection, instance_id: str, generation: int) -> list[records.SignatureRecord]:
     t = schema.history_signatures
     stmt = (

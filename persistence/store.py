@@ -284,14 +284,7 @@ class Store:
             inst = ops.get_instance(conn, instance_id)
             if inst is None:
                 raise errors.InstanceNotFound(instance_id)
-            t = schema.history_events
-            gen = inst.generation if generation is None else generation
-            stmt = (
-                sa.select(t)
-                .where(t.c.instance_id == instance_id, t.c.generation == gen)
-                .order_by(t.c.sequence)
-            )
-            return [ops.to_event(r) for r in conn.execute(stmt)]
+            return ops.history(conn, instance_id, inst.generation if generation is None else generation)
 
     def signed_history(self, instance_id: str) -> tuple[
         records.InstanceRecord, list[records.EventRecord], list[records.SignatureRecord], dict[int, bytes]
@@ -302,13 +295,7 @@ class Store:
             inst = ops.get_instance(conn, instance_id)
             if inst is None:
                 raise errors.InstanceNotFound(instance_id)
-            t = schema.history_events
-            stmt = (
-                sa.select(t)
-                .where(t.c.instance_id == instance_id, t.c.generation == inst.generation)
-                .order_by(t.c.sequence)
-            )
-            events = [ops.to_event(r) for r in conn.execute(stmt)]
+            events = ops.history(conn, instance_id, inst.generation)
             sigs = ops.signatures(conn, instance_id, inst.generation)
             return inst, events, sigs, ops.certificates(conn, [s.cert_id for s in sigs])
 
