@@ -41,6 +41,7 @@ from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine import propagation as prop
 from orchestrator.engine.executor import Stall
+from orchestrator.logs import log_ids
 from orchestrator.redelivery import Incoming
 from persistence.records import EventRecord, InstanceRecord, NewEvent, NewInboxMessage, NewSignature, utcnow
 from persistence.step import StepTx
@@ -219,7 +220,7 @@ class HistoryGuard:
                 reason = self._attestation_problem(inst, item.message, item.event, item.callee_app)
                 if reason is not None:
                     log.warning("rejected %s for task %s: %s", type(item.event).__name__,
-                                ev.result_task_id(item.event), reason, extra=_ids(inst))
+                                ev.result_task_id(item.event), reason, extra=log_ids(inst))
                     continue
             out.append(item.event)
         return out
@@ -265,7 +266,7 @@ class HistoryGuard:
         if decision:
             return None
         log.warning("denied child workflow %s to caller %s: %s", inst.name, caller or "(unverified)",
-                    decision.reason, extra=_ids(inst))
+                    decision.reason, extra=log_ids(inst))
         return ev.FailureDetails(DENIED_MESSAGE, DENIED_TYPE)
 
     def _caller_of(self, inst: InstanceRecord, started: ev.ExecutionStarted) -> str | None:
@@ -279,7 +280,7 @@ class HistoryGuard:
             return attest.verify(ctx.trust, attestation, attest.CHILD_START,
                                  *child_start_fields(inst.instance_id, started))
         except (VerificationError, ValueError) as exc:
-            log.warning("child start without a valid caller attestation: %s", exc, extra=_ids(inst))
+            log.warning("child start without a valid caller attestation: %s", exc, extra=log_ids(inst))
             return None
 
     # -- per-step hooks for Effects ------------------------------------------------------
@@ -349,7 +350,3 @@ def _wire_event(r: EventRecord) -> list[Any]:
         assert isinstance(started, ev.ExecutionStarted)
         payload = codec.encode(replace(started, propagated=None, caller=None))[1]
     return [r.sequence, r.type, payload, chain.timestamp_text(r.timestamp)]
-
-
-def _ids(inst: InstanceRecord) -> dict[str, Any]:
-    return {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}

@@ -21,9 +21,10 @@ from orchestrator import faults, inbox, spans
 from orchestrator.cache import ReplayCache
 from orchestrator.engine.registry import Registry
 from orchestrator.guard import HistoryGuard
+from orchestrator.logs import log_ids
 from orchestrator.rules import AppRules
 from orchestrator.sent_marks import SentMarks
-from orchestrator.step import ReplayFactory, StepRunner, cache_key, log_ids
+from orchestrator.step import ReplayFactory, StepRunner, cache_key
 from persistence import errors as store_errors
 from persistence.records import OUTBOX_ORCHESTRATE, InstanceRecord, NewInboxMessage, NewOutbox, OutboxRecord, utcnow
 from persistence.store import BatchTx, Store

@@ -20,6 +20,7 @@ from orchestrator.engine import events as ev
 from orchestrator.engine import actions as act
 from orchestrator.engine.executor import ExecutionResult, Replay
 from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED
+from orchestrator.logs import log_ids
 from persistence.records import InstanceRecord, as_utc
 from telemetry import metrics, tracing
 
@@ -48,7 +49,7 @@ def send(reports: Sequence[StepReport]) -> None:
         try:
             report.send()
         except Exception:
-            log.exception("could not report a step to traces/metrics", extra={"instance_id": report.inst.instance_id})
+            log.exception("could not report a step to traces/metrics", extra=log_ids(report.inst))
 
 
 def failed_run(inst: InstanceRecord, failure: ev.FailureDetails, at: datetime) -> StepReport:

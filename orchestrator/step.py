@@ -33,6 +33,7 @@ from orchestrator.engine.executor import ExecutionResult, Replay, Stall
 from orchestrator.engine.registry import Registry
 from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED, PENDING, STALLED
 from orchestrator.guard import HistoryGuard, Tampered
+from orchestrator.logs import log_ids
 from orchestrator.rules import AppRules
 from brokers import wire
 from persistence.records import InboxRecord, InstanceRecord, NewEvent, NewOutbox, as_utc
@@ -300,9 +301,3 @@ def cache_key(inst: InstanceRecord) -> CacheKey:
     return CacheKey(inst.created_at, inst.generation, inst.step_count)
 
 
-def log_ids(inst: InstanceRecord) -> dict[str, Any]:
-    """The `extra` of a log line about this instance (JSON lines name its trace too)."""
-    ids = {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}
-    if inst.trace_context is not None:
-        ids["trace_id"] = inst.trace_context[3:35]
-    return ids
