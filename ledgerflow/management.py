@@ -54,12 +54,6 @@ from telemetry import tracing
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
 
 
-def notify_changed(instance_id: str, status: str) -> None:
-    """Wake this process's waiters of `instance_id` (kept for callers without settings;
-    the runtime uses `changes.commit_hook`, which also wakes other processes)."""
-    changes.WATCHES.notify(instance_id)
-
-
 @dataclass(frozen=True)
 class InstanceSummary:
     """One row of a listing: the Dapr state plus who owns the instance."""

@@ -75,12 +75,6 @@ class Publisher:
         return woken
 
 
-@dataclass(frozen=True)
-class StepOutcome:
-    instance_id: str
-    status: str
-
-
 @dataclass
 class BatchOutcome:
     """What a batch did: each stepped instance's status, the instances another orchestrator
@@ -266,11 +260,10 @@ class OrchestratorService:
         """Step one instance until its inbox holds nothing visible."""
         self.drive([instance_id])
 
-    def run_step(self, instance_id: str) -> StepOutcome | None:
-        """One step of `instance_id` alone (tests, tools); None when there was nothing to do."""
-        outcome = self.run_batch([instance_id], skip_locked=False)
-        status = outcome.stepped.get(instance_id)
-        return None if status is None else StepOutcome(instance_id, status)
+    def run_step(self, instance_id: str) -> str | None:
+        """One step of `instance_id` alone (tests, tools): its status after the step, None
+        when there was nothing to do."""
+        return self.run_batch([instance_id], skip_locked=False).stepped.get(instance_id)
 
     # -- after commit ------------------------------------------------------------------
 

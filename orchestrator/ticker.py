@@ -11,7 +11,6 @@ its lease). Losing every message in the broker therefore loses no workflow.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from brokers import wire
@@ -32,14 +31,6 @@ FIRE_BATCH = 500
 FIRE_ROUNDS = 40
 
 
-@dataclass(frozen=True)
-class TickReport:
-    timers_fired: int
-    instances_woken: int
-    outbox_resent: int
-    purged: int = 0
-
-
 def timer_fired_message(timer: TimerRecord) -> NewInboxMessage:
     fired = ev.TimerFired(clock.naive_utc(timer.fire_at), timer.timer_id, clock.naive_utc(timer.fire_at))
     return inbox.message(wire.timer_message_id(timer.generation, timer.timer_id), fired)
@@ -52,7 +43,7 @@ def tick(
     pending_grace: timedelta = timedelta(seconds=2),
     app_id: str | None = None,
     watch: BrokerWatch | None = None,
-) -> TickReport:
+) -> None:
     """Fire due timers and re-publish forgotten work for `app_id` (default: the service's);
     with `watch` (a Redis broker) also recover by liveness."""
     now = now or utcnow()
@@ -80,7 +71,6 @@ def tick(
     if fired or stale or resent or purged or recovered:
         log.info("tick: %d timer(s) fired, %d stale inbox(es) woken, %d outbox row(s) re-sent, %d recovery "
                  "action(s), %d purged", len(fired), len(stale), resent, recovered, purged)
-    return TickReport(len(fired), len(woken | {i for i, _ in stale}), resent + recovered, purged)
 
 
 _RETENTION_STATUS = {"anyTerminal": None, "completed": COMPLETED, "failed": FAILED, "terminated": TERMINATED}

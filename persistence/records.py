@@ -52,7 +52,6 @@ class InstanceRecord:
     instance_id: str
     app_id: str
     name: str
-    version: str | None
     status: str
     input: str | None
     output: str | None
@@ -87,7 +86,6 @@ class NewInstance:
     app_id: str
     name: str
     input: str | None = None
-    version: str | None = None
     status: str = PENDING
     parent_instance_id: str | None = None
     parent_app_id: str | None = None
@@ -104,7 +102,6 @@ class EventRecord:
     type: str
     payload: str
     timestamp: datetime
-    signature: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +110,6 @@ class NewEvent:
     type: str
     payload: str
     timestamp: datetime
-    signature: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -297,7 +297,7 @@ def history_rows(instance_id: str, generation: int, events: Sequence[records.New
     return [
         {
             "instance_id": instance_id, "generation": generation, "sequence": e.sequence,
-            "type": e.type, "payload": e.payload, "timestamp": e.timestamp, "signature": e.signature,
+            "type": e.type, "payload": e.payload, "timestamp": e.timestamp,
         }
         for e in events
     ]

@@ -39,7 +39,7 @@ def recorded(steps: int = 4) -> list[ev.HistoryEvent]:
 
 
 def records(events: list[ev.HistoryEvent]) -> list[EventRecord]:
-    return [EventRecord(0, i, *codec.encode(e), timestamp=as_utc(e.timestamp), signature=None)
+    return [EventRecord(0, i, *codec.encode(e), timestamp=as_utc(e.timestamp))
             for i, e in enumerate(events)]
 
 
