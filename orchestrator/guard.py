@@ -27,6 +27,7 @@ at its next cold load, at completion or at the next read, never acted upon befor
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import logging
@@ -56,6 +57,13 @@ log = logging.getLogger("ledgerflow.security")
 TAMPERED = chain.TAMPERED
 CONFIG_ERROR = "WorkflowSigningConfigurationError"
 PROPAGATION_ERROR = "PropagationVerificationError"
+
+
+class SigningMode(enum.Enum):
+    """How a step runs an instance that this host may run (`HistoryGuard.check_mode`)."""
+
+    AS_IS = "as is"  # signed stays signed, unsigned stays unsigned
+    ADOPT_SIGNING = "adopt signing"  # a new instance starts signed: the step sets `signed`
 
 
 class Tampered(Exception):
@@ -102,9 +110,9 @@ class HistoryGuard:
 
     # -- one-way rule --------------------------------------------------------------------
 
-    def check_mode(self, tx: StepTx, inst: InstanceRecord) -> Stall | bool:
-        """A Stall when this host must not run the instance; True when a new instance
-        adopts signing (the step then sets `signed`); False otherwise. Raises Tampered when the
+    def check_mode(self, tx: StepTx, inst: InstanceRecord) -> Stall | SigningMode:
+        """A Stall when this host must not run the instance, else how to run it (a new
+        instance on a signing host adopts signing). Raises Tampered when the
         instance row contradicts itself (signatures, yet `signed` cleared)."""
         try:
             ctx = self.ctx
@@ -119,7 +127,7 @@ class HistoryGuard:
             raise Tampered(VerificationError("instance row", "the instance has signatures but says it is not signed"))
         if not inst.signed and ctx.signing:
             if inst.generation == 0 and inst.signed_events == 0 and tx.max_sequence() is None:
-                return True
+                return SigningMode.ADOPT_SIGNING
             return Stall(CONFIG_ERROR, (
                 f"workflow '{inst.instance_id}' was started without history signing, but this host signs "
                 "(LEDGERFLOW_SIGNING=on); it cannot be signed after the fact: run it on a host with "
@@ -130,7 +138,7 @@ class HistoryGuard:
                 return Stall(CONFIG_ERROR, (
                     f"this app's certificate is not valid now (valid until {ctx.identity.not_after.isoformat()}); "
                     f"issue a new one under the same CA (ledgerflow certs init --app-id {self.app_id}) and restart"))
-        return False
+        return SigningMode.AS_IS
 
     # -- verification --------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from orchestrator.engine import events as ev
 from orchestrator.engine.executor import ExecutionResult, Replay, Stall
 from orchestrator.engine.registry import Registry
 from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED, PENDING, STALLED
-from orchestrator.guard import HistoryGuard, Tampered
+from orchestrator.guard import HistoryGuard, SigningMode, Tampered
 from orchestrator.logs import log_ids
 from orchestrator.rules import AppRules
 from brokers import wire
@@ -136,13 +136,13 @@ class StepRunner:
     def _replay(self, tx: StepTx, a: _Admitted) -> _Replayed | StepResult:
         """Raises Tampered when the history (or a warm chain head) fails verification."""
         inst = a.inst
-        mode = self.guard.check_mode(tx, inst) if inst.signed or self.guard.signing() else False
+        mode = self.guard.check_mode(tx, inst) if inst.signed or self.guard.signing() else SigningMode.AS_IS
         if isinstance(mode, Stall):
             return self._stall(tx, inst, mode)
         replay, cached = self._live(tx, inst, verify=inst.signed)
         if isinstance(replay, Stall):
             return self._stall(tx, inst, replay)
-        signed = inst.signed or mode is True
+        signed = inst.signed or mode is SigningMode.ADOPT_SIGNING
         waited = redelivery.awaited_results(inst, replay, a.pairs)
         events = self.guard.attested(inst, waited)
         if not events:  # only results already taken in: drop them, keep the live generator
