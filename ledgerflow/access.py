@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from orchestrator import inbox
+from orchestrator.engine.status import COMPLETED, FAILED, TERMINAL_STATUSES, TERMINATED
 from persistence.records import InstanceRecord
 from security import chain
 from security import context as sec_context
@@ -118,7 +119,7 @@ class ManagementAccess:
             return
         if ctx.trust is None:
             return  # this process does not sign, so it holds no CA bundle to verify with
-        if record.status == "FAILED" and _error_type(record.failure) == chain.TAMPERED:
+        if record.status == FAILED and _error_type(record.failure) == chain.TAMPERED:
             return
         verify_signed_history(store, record.instance_id, ctx.trust)
 
@@ -149,7 +150,7 @@ def _error_type(failure: str | None) -> str | None:
 def _check_row(inst: InstanceRecord, events: list[Any]) -> None:
     """A finished instance's status, output and failure must be what its (verified) last
     event says: the instance row is not signed itself."""
-    if inst.status not in ("COMPLETED", "FAILED", "TERMINATED"):
+    if inst.status not in TERMINAL_STATUSES:
         return
     last = events[-1] if events else None
     if last is None or last.type != "ExecutionCompleted":
@@ -157,9 +158,9 @@ def _check_row(inst: InstanceRecord, events: list[Any]) -> None:
     data = json.loads(last.payload)
     if data.get("status") != inst.status:
         raise VerificationError("instance row", f"the instance says {inst.status}, its history {data.get('status')}")
-    if inst.status in ("COMPLETED", "TERMINATED") and data.get("result") != inst.output:
+    if inst.status in (COMPLETED, TERMINATED) and data.get("result") != inst.output:
         raise VerificationError("instance row", "the instance's output is not the result its history records")
-    if inst.status == "FAILED":
+    if inst.status == FAILED:
         failure = data.get("failure") or {}
         if _error_type(inst.failure) != failure.get("error_type") or \
                 (json.loads(inst.failure or "{}").get("message") != failure.get("message")):

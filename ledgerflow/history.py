@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
+from orchestrator.engine.status import COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, SUSPENDED, TERMINATED
 from persistence.records import EventRecord
 
 DETAILS_WIDTH = 80
@@ -74,7 +75,7 @@ def describe(records: Sequence[EventRecord]) -> list[HistoryEntry]:
 def _describe(e: ev.HistoryEvent, names: dict[int, str]) -> tuple[str | None, int | None, str | None, str | None]:
     """(name, event id, status, details) of one event; remembers scheduled names by task id."""
     if isinstance(e, ev.ExecutionStarted):
-        return e.name, None, "RUNNING", _data("input", e.input)
+        return e.name, None, RUNNING, _data("input", e.input)
     if isinstance(e, ev.OrchestratorStarted):
         return None, None, None, f"version={e.version}" if e.version else None
     if isinstance(e, ev.TaskScheduled):
@@ -86,9 +87,9 @@ def _describe(e: ev.HistoryEvent, names: dict[int, str]) -> tuple[str | None, in
         names[e.event_id] = e.name
         return e.name, e.event_id, None, f"instanceID={e.instance_id}"
     if isinstance(e, (ev.TaskCompleted, ev.SubOrchestrationInstanceCompleted)):
-        return names.get(e.task_id), e.task_id, "COMPLETED", _data("result", e.result)
+        return names.get(e.task_id), e.task_id, COMPLETED, _data("result", e.result)
     if isinstance(e, (ev.TaskFailed, ev.SubOrchestrationInstanceFailed)):
-        return names.get(e.task_id), e.task_id, "FAILED", _failure(e.failure)
+        return names.get(e.task_id), e.task_id, FAILED, _failure(e.failure)
     if isinstance(e, ev.TimerCreated):
         return None, e.event_id, None, f"fireAt={rfc3339(e.fire_at)}"
     if isinstance(e, ev.TimerFired):
@@ -96,17 +97,17 @@ def _describe(e: ev.HistoryEvent, names: dict[int, str]) -> tuple[str | None, in
     if isinstance(e, ev.EventRaised):
         return e.name, None, None, _data("data", e.input)
     if isinstance(e, ev.ExecutionSuspended):
-        return None, None, "SUSPENDED", f"reason={e.reason}" if e.reason else None
+        return None, None, SUSPENDED, f"reason={e.reason}" if e.reason else None
     if isinstance(e, ev.ExecutionResumed):
-        return None, None, "RUNNING", f"reason={e.reason}" if e.reason else None
+        return None, None, RUNNING, f"reason={e.reason}" if e.reason else None
     if isinstance(e, ev.ExecutionTerminated):
-        return None, None, "TERMINATED", _data("output", e.output)
+        return None, None, TERMINATED, _data("output", e.output)
     if isinstance(e, ev.ExecutionCompleted):
         if e.failure is not None:
             return None, None, e.status, _failure(e.failure)
         return None, None, e.status, _data("output", e.result)
     if isinstance(e, ev.ContinuedAsNew):
-        return None, None, "CONTINUED_AS_NEW", _data("input", e.input)
+        return None, None, CONTINUED_AS_NEW, _data("input", e.input)
     return None, None, None, None
 
 

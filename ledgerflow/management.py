@@ -26,30 +26,32 @@ from ledgerflow import access, changes, errors, history, rerun
 from ledgerflow.config import Settings
 from ledgerflow.state import WorkflowState, WorkflowStatus
 from orchestrator import inbox
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from orchestrator.engine.registry import registered_name
 from orchestrator.engine.serialization import to_json
-from persistence import errors as store_errors
-from persistence.records import (
+from orchestrator.engine.status import (
+    FAILED,
     PENDING,
+    RUNNING,
+    STALLED,
     STATUSES,
+    SUSPENDED,
     TERMINAL_STATUSES,
     TERMINATED,
+)
+from persistence import errors as store_errors
+from persistence.records import (
     EventRecord,
     InstanceRecord,
     NewInstance,
+    as_utc,
     utcnow,
 )
 from persistence.store import Store
 from telemetry import tracing
 
 _HEALTH_PROBE_ID = "ledgerflow-health-probe"
-
-
-def notify_changed(instance_id: str, status: str) -> None:
-    """Wake this process's waiters of `instance_id` (kept for callers without settings;
-    the runtime uses `changes.commit_hook`, which also wakes other processes)."""
-    changes.WATCHES.notify(instance_id)
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,9 @@ class WorkflowManager:
             input, what=f"Input of workflow '{name}'")
         app = app_id or self.settings.app_id
         self.access.check("schedule", app_id=app, name=name)
-        visible_at = inbox.aware_utc(start_at) if start_at is not None else None
-        started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), name, encoded,
-                                      scheduled_start=inbox.naive_utc(start_at) if start_at else None)
+        visible_at = as_utc(start_at) if start_at is not None else None
+        started = ev.ExecutionStarted(clock.naive_utc(utcnow()), name, encoded,
+                                      scheduled_start=clock.naive_utc(start_at) if start_at else None)
         with tracing.creating(name, instance_id, app, traceparent) as trace_context:
             new = NewInstance(instance_id=instance_id, app_id=app, name=name, input=encoded, start_at=visible_at,
                               trace_context=trace_context)
@@ -180,7 +182,7 @@ class WorkflowManager:
                                serialized_input, overwrite_input)
         encoded = serialized_input if overwrite_input else source.input
         new = NewInstance(instance_id=new_id, app_id=source.app_id, name=source.name, input=encoded)
-        wake = ev.ExecutionResumed(inbox.naive_utc(utcnow()), f"rerun of '{source_id}' from event {event_id}")
+        wake = ev.ExecutionResumed(clock.naive_utc(utcnow()), f"rerun of '{source_id}' from event {event_id}")
         try:
             self.store.create_instance_with_history(new, history, inbox.unique_message(wake))
         except store_errors.InstanceAlreadyExists as exc:
@@ -296,7 +298,7 @@ class WorkflowManager:
         record = self._existing(instance_id, app_id)
         if record.status in TERMINAL_STATUSES:
             return record.status
-        self._send(instance_id, ev.EventRaised(inbox.naive_utc(utcnow()), event_name, payload))
+        self._send(instance_id, ev.EventRaised(clock.naive_utc(utcnow()), event_name, payload))
         return None
 
     def terminate(self, instance_id: str, *, output: Any = None, recursive: bool = True,
@@ -307,18 +309,18 @@ class WorkflowManager:
             return record.status
         encoded = serialized_output if serialized_output is not None else to_json(
             output, what="Output of terminate_workflow")
-        self._send(instance_id, ev.ExecutionTerminated(inbox.naive_utc(utcnow()), encoded, recursive))
+        self._send(instance_id, ev.ExecutionTerminated(clock.naive_utc(utcnow()), encoded, recursive))
         return None
 
     def suspend(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> str | None:
         self._authorize("pause", instance_id, app_id)
-        return self._switch(instance_id, ev.ExecutionSuspended(inbox.naive_utc(utcnow()), reason), "SUSPENDED",
-                            from_statuses=("RUNNING", "PENDING"), app_id=app_id)
+        return self._switch(instance_id, ev.ExecutionSuspended(clock.naive_utc(utcnow()), reason), SUSPENDED,
+                            from_statuses=(RUNNING, PENDING), app_id=app_id)
 
     def resume(self, instance_id: str, reason: str | None = None, *, app_id: str | None = None) -> str | None:
         self._authorize("resume", instance_id, app_id)
-        return self._switch(instance_id, ev.ExecutionResumed(inbox.naive_utc(utcnow()), reason), "RUNNING",
-                            from_statuses=("SUSPENDED",), app_id=app_id)
+        return self._switch(instance_id, ev.ExecutionResumed(clock.naive_utc(utcnow()), reason), RUNNING,
+                            from_statuses=(SUSPENDED,), app_id=app_id)
 
     def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False,
               app_id: str | None = None) -> int:
@@ -437,7 +439,7 @@ def normalize_status(name: str) -> str:
 
 def to_state(record: InstanceRecord, fetch_payloads: bool) -> WorkflowState:
     failure = None
-    if record.failure and record.status in ("FAILED", "STALLED"):
+    if record.failure and record.status in (FAILED, STALLED):
         data = json.loads(record.failure)
         failure = ev.FailureDetails(data.get("message", ""), data.get("error_type", ""), data.get("stack_trace"))
     return WorkflowState(

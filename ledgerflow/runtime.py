@@ -72,6 +72,9 @@ class WorkflowRuntime(Registrar):
         self._overrides = {"app_id": app_id, "database_url": database_url, "broker_url": broker_url}
         self.pools = dict(pools or {})
         self.concurrency = maximum_thread_pool_workers or maximum_concurrent_activity_work_items or 8
+        #: Batches of workflow steps this process runs at once (with the workflow configuration's
+        #: maxConcurrentWorkflowInvocations the tighter of the two applies).
+        self.orchestration_limit = maximum_concurrent_orchestration_work_items or None
         self.worker_ready_timeout = 30.0 if worker_ready_timeout is None else worker_ready_timeout
         self._ready = threading.Event()
         self._worker: EmbeddedWorker | None = None
@@ -105,7 +108,8 @@ class WorkflowRuntime(Registrar):
                                       batch_size=settings.batch_size, mark_interval=SENT_MARK_INTERVAL,
                                       replays=self._replays)
         metrics.watch_backlog(store.backlog)
-        register_orchestrator_tasks(celery, service, process_limit=config.max_concurrent_workflow_invocations,
+        limits = [n for n in (self.orchestration_limit, config.max_concurrent_workflow_invocations) if n]
+        register_orchestrator_tasks(celery, service, process_limit=min(limits, default=None),
                                     batch_size=settings.batch_size, linger=settings.batch_linger_ms / 1000)
         register_activity_tasks(celery, registry, self.activity_gate(settings, in_process=True),
                                 self.delivery_cap(settings), settings.activity_config, forward=self._activity_runner)

@@ -26,7 +26,7 @@ from ledgerflow.history import HistoryEntry, human_age, human_elapsed, rfc3339, 
 from ledgerflow.management import InstanceSummary, WorkflowManager
 from ledgerflow.views import state_json, summary_json
 from persistence.errors import StoreUnavailable
-from persistence.records import PENDING, STATUSES, SUSPENDED, TERMINAL_STATUSES
+from orchestrator.engine.status import COMPLETED, FAILED, PENDING, STATUSES, SUSPENDED, TERMINAL_STATUSES, TERMINATED
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -185,7 +185,7 @@ def get_command(manager: WorkflowManager, app: str, instance_id: str, fmt: str) 
 # -- wait -----------------------------------------------------------------------------------
 
 #: `wf wait`'s exit code by final status (1 stays the code of every error).
-WAIT_EXIT_CODES = {"COMPLETED": 0, "FAILED": 2, "TERMINATED": 3}
+WAIT_EXIT_CODES = {COMPLETED: 0, FAILED: 2, TERMINATED: 3}
 WAIT_TIMED_OUT = 124  # as timeout(1)
 
 
@@ -207,7 +207,7 @@ def wait_command(manager: WorkflowManager, app: str, instance_id: str, timeout_t
                              "complete")
     except TimeoutError:
         now = manager.state(instance_id, fetch_payloads=False)
-        click.echo(f"Error: workflow '{instance_id}' is still {now.runtime_status.name if now else 'PENDING'} "
+        click.echo(f"Error: workflow '{instance_id}' is still {now.runtime_status.name if now else PENDING} "
                    f"after {timeout_text}; wait longer with --timeout", err=True)
         sys.exit(WAIT_TIMED_OUT)
     assert state is not None

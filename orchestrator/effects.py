@@ -16,8 +16,9 @@ from datetime import datetime
 from brokers import wire
 from orchestrator import inbox
 from orchestrator.engine import actions as act
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
-from orchestrator.engine.executor import COMPLETED, CONTINUED_AS_NEW, FAILED, TERMINATED
+from orchestrator.engine.status import COMPLETED, CONTINUED_AS_NEW, FAILED, RUNNING, TERMINATED
 from orchestrator.guard import StepHooks
 from persistence import errors as store_errors
 from persistence.records import (
@@ -28,6 +29,7 @@ from persistence.records import (
     NewInstance,
     NewOutbox,
     NewTimer,
+    as_utc,
 )
 from persistence.step import StepTx
 from telemetry import tracing
@@ -58,7 +60,7 @@ class Effects:
 
     @property
     def naive_now(self) -> datetime:
-        return inbox.naive_utc(self.now)
+        return clock.naive_utc(self.now)
 
     @property
     def run_trace(self) -> tracing.Parent | None:
@@ -100,7 +102,7 @@ class Effects:
         return self.hooks.message(target_instance_id, message_id, event)
 
     def _create_timer(self, a: act.CreateTimer) -> None:
-        self.tx.add_timers([NewTimer(timer_id=a.timer_id, fire_at=inbox.aware_utc(a.fire_at))])
+        self.tx.add_timers([NewTimer(timer_id=a.timer_id, fire_at=as_utc(a.fire_at))])
 
     def _create_child(self, a: act.CreateSubOrchestration) -> None:
         inst = self.instance
@@ -159,7 +161,7 @@ def finish_run(tx: StepTx, inst: InstanceRecord, completion: act.CompleteOrchest
     parent = completion.parent
     if parent is None:
         return []
-    naive = inbox.naive_utc(now)
+    naive = clock.naive_utc(now)
     report: ev.HistoryEvent
     if completion.status == COMPLETED:
         report = ev.SubOrchestrationInstanceCompleted(naive, parent.task_id, completion.result)
@@ -178,7 +180,7 @@ def finish_run(tx: StepTx, inst: InstanceRecord, completion: act.CompleteOrchest
 def completion_fields(a: act.CompleteOrchestration) -> dict[str, object]:
     """Instance columns a completion sets."""
     if a.status == CONTINUED_AS_NEW:
-        return {"status": "RUNNING"}
+        return {"status": RUNNING}
     fields: dict[str, object] = {"status": a.status, "failure": failure_json(a.failure)}
     if a.status in (COMPLETED, TERMINATED):
         fields["output"] = a.result

@@ -27,6 +27,7 @@ at its next cold load, at completion or at the next read, never acted upon befor
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import logging
@@ -41,6 +42,7 @@ from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine import propagation as prop
 from orchestrator.engine.executor import Stall
+from orchestrator.logs import log_ids
 from orchestrator.redelivery import Incoming
 from persistence.records import EventRecord, InstanceRecord, NewEvent, NewInboxMessage, NewSignature, utcnow
 from persistence.step import StepTx
@@ -55,6 +57,13 @@ log = logging.getLogger("ledgerflow.security")
 TAMPERED = chain.TAMPERED
 CONFIG_ERROR = "WorkflowSigningConfigurationError"
 PROPAGATION_ERROR = "PropagationVerificationError"
+
+
+class SigningMode(enum.Enum):
+    """How a step runs an instance that this host may run (`HistoryGuard.check_mode`)."""
+
+    AS_IS = "as is"  # signed stays signed, unsigned stays unsigned
+    ADOPT_SIGNING = "adopt signing"  # a new instance starts signed: the step sets `signed`
 
 
 class Tampered(Exception):
@@ -101,9 +110,9 @@ class HistoryGuard:
 
     # -- one-way rule --------------------------------------------------------------------
 
-    def check_mode(self, tx: StepTx, inst: InstanceRecord) -> Stall | bool:
-        """A Stall when this host must not run the instance; True when a new instance
-        adopts signing (the step then sets `signed`); False otherwise. Raises Tampered when the
+    def check_mode(self, tx: StepTx, inst: InstanceRecord) -> Stall | SigningMode:
+        """A Stall when this host must not run the instance, else how to run it (a new
+        instance on a signing host adopts signing). Raises Tampered when the
         instance row contradicts itself (signatures, yet `signed` cleared)."""
         try:
             ctx = self.ctx
@@ -118,7 +127,7 @@ class HistoryGuard:
             raise Tampered(VerificationError("instance row", "the instance has signatures but says it is not signed"))
         if not inst.signed and ctx.signing:
             if inst.generation == 0 and inst.signed_events == 0 and tx.max_sequence() is None:
-                return True
+                return SigningMode.ADOPT_SIGNING
             return Stall(CONFIG_ERROR, (
                 f"workflow '{inst.instance_id}' was started without history signing, but this host signs "
                 "(LEDGERFLOW_SIGNING=on); it cannot be signed after the fact: run it on a host with "
@@ -129,7 +138,7 @@ class HistoryGuard:
                 return Stall(CONFIG_ERROR, (
                     f"this app's certificate is not valid now (valid until {ctx.identity.not_after.isoformat()}); "
                     f"issue a new one under the same CA (ledgerflow certs init --app-id {self.app_id}) and restart"))
-        return False
+        return SigningMode.AS_IS
 
     # -- verification --------------------------------------------------------------------
 
@@ -219,7 +228,7 @@ class HistoryGuard:
                 reason = self._attestation_problem(inst, item.message, item.event, item.callee_app)
                 if reason is not None:
                     log.warning("rejected %s for task %s: %s", type(item.event).__name__,
-                                ev.result_task_id(item.event), reason, extra=_ids(inst))
+                                ev.result_task_id(item.event), reason, extra=log_ids(inst))
                     continue
             out.append(item.event)
         return out
@@ -265,7 +274,7 @@ class HistoryGuard:
         if decision:
             return None
         log.warning("denied child workflow %s to caller %s: %s", inst.name, caller or "(unverified)",
-                    decision.reason, extra=_ids(inst))
+                    decision.reason, extra=log_ids(inst))
         return ev.FailureDetails(DENIED_MESSAGE, DENIED_TYPE)
 
     def _caller_of(self, inst: InstanceRecord, started: ev.ExecutionStarted) -> str | None:
@@ -279,7 +288,7 @@ class HistoryGuard:
             return attest.verify(ctx.trust, attestation, attest.CHILD_START,
                                  *child_start_fields(inst.instance_id, started))
         except (VerificationError, ValueError) as exc:
-            log.warning("child start without a valid caller attestation: %s", exc, extra=_ids(inst))
+            log.warning("child start without a valid caller attestation: %s", exc, extra=log_ids(inst))
             return None
 
     # -- per-step hooks for Effects ------------------------------------------------------
@@ -349,7 +358,3 @@ def _wire_event(r: EventRecord) -> list[Any]:
         assert isinstance(started, ev.ExecutionStarted)
         payload = codec.encode(replace(started, propagated=None, caller=None))[1]
     return [r.sequence, r.type, payload, chain.timestamp_text(r.timestamp)]
-
-
-def _ids(inst: InstanceRecord) -> dict[str, Any]:
-    return {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}

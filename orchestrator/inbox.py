@@ -4,26 +4,16 @@ idempotent (the IDs of results are built in `brokers.wire`)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
-from persistence.records import InstanceRecord, NewInboxMessage
-
-
-def naive_utc(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
-
-
-def aware_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+from persistence.records import InstanceRecord, NewInboxMessage, as_utc
 
 
 def run_token(instance: InstanceRecord) -> str:
     """Tells two runs under one instance ID apart (a terminal ID can be started again)."""
-    return format(int(aware_utc(instance.created_at).timestamp() * 1_000_000), "x")
+    return format(int(as_utc(instance.created_at).timestamp() * 1_000_000), "x")
 
 
 def message(message_id: str, event: ev.HistoryEvent, visible_at: datetime | None = None) -> NewInboxMessage:

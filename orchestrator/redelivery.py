@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from orchestrator.engine import events as ev
 from orchestrator.engine.executor import Replay
+from orchestrator.logs import log_ids
 from persistence.records import InboxRecord, InstanceRecord
 
 log = logging.getLogger("ledgerflow.orchestrator")
@@ -49,7 +50,7 @@ def awaited_results(inst: InstanceRecord, replay: Replay,
         if expected is None or expected[0] != kind or task_id in seen:
             log.warning("rejected %s for task %s: no such %s task is open (never scheduled or already done)",
                         type(event).__name__, task_id, kind,
-                        extra={"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id})
+                        extra=log_ids(inst))
             continue
         seen.add(task_id)
         out.append(Incoming(message, event, None if kind == "timer" else expected[1] or inst.app_id))

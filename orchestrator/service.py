@@ -21,9 +21,10 @@ from orchestrator import faults, inbox, spans
 from orchestrator.cache import ReplayCache
 from orchestrator.engine.registry import Registry
 from orchestrator.guard import HistoryGuard
+from orchestrator.logs import log_ids
 from orchestrator.rules import AppRules
 from orchestrator.sent_marks import SentMarks
-from orchestrator.step import ReplayFactory, StepRunner, cache_key, log_ids
+from orchestrator.step import ReplayFactory, StepRunner, cache_key
 from persistence import errors as store_errors
 from persistence.records import OUTBOX_ORCHESTRATE, InstanceRecord, NewInboxMessage, NewOutbox, OutboxRecord, utcnow
 from persistence.store import BatchTx, Store
@@ -72,12 +73,6 @@ class Publisher:
                         continue
                     woken.update((app_id, iid) for iid in chunk)
         return woken
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    instance_id: str
-    status: str
 
 
 @dataclass
@@ -266,11 +261,10 @@ class OrchestratorService:
         """Step one instance until its inbox holds nothing visible."""
         self.drive([instance_id])
 
-    def run_step(self, instance_id: str) -> StepOutcome | None:
-        """One step of `instance_id` alone (tests, tools); None when there was nothing to do."""
-        outcome = self.run_batch([instance_id], skip_locked=False)
-        status = outcome.stepped.get(instance_id)
-        return None if status is None else StepOutcome(instance_id, status)
+    def run_step(self, instance_id: str) -> str | None:
+        """One step of `instance_id` alone (tests, tools): its status after the step, None
+        when there was nothing to do."""
+        return self.run_batch([instance_id], skip_locked=False).stepped.get(instance_id)
 
     # -- after commit ------------------------------------------------------------------
 

@@ -18,8 +18,10 @@ from opentelemetry.trace import SpanKind
 from orchestrator import inbox
 from orchestrator.engine import events as ev
 from orchestrator.engine import actions as act
-from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, ExecutionResult, Replay
-from persistence.records import InstanceRecord
+from orchestrator.engine.executor import ExecutionResult, Replay
+from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED
+from orchestrator.logs import log_ids
+from persistence.records import InstanceRecord, as_utc
 from telemetry import metrics, tracing
 
 log = logging.getLogger("ledgerflow.orchestrator")
@@ -47,7 +49,7 @@ def send(reports: Sequence[StepReport]) -> None:
         try:
             report.send()
         except Exception:
-            log.exception("could not report a step to traces/metrics", extra={"instance_id": report.inst.instance_id})
+            log.exception("could not report a step to traces/metrics", extra=log_ids(report.inst))
 
 
 def failed_run(inst: InstanceRecord, failure: ev.FailureDetails, at: datetime) -> StepReport:
@@ -90,7 +92,7 @@ class StepReport:
                              kind=SpanKind.CLIENT, error=(failed.error_type, failed.message) if failed else None)
             elif isinstance(event, ev.TimerFired):
                 attrs = self._attrs("timer", inst.name, event.timer_id)
-                attrs["durabletask.fire_at"] = inbox.aware_utc(event.fire_at).isoformat()
+                attrs["durabletask.fire_at"] = as_utc(event.fire_at).isoformat()
                 tracing.emit(f"orchestration:{inst.name}:timer", run.child("timer", event.timer_id), run,
                              event.fire_at, end, attrs)
             elif isinstance(event, ev.EventRaised):

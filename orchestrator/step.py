@@ -22,18 +22,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orchestrator import inbox, redelivery, spans
+from orchestrator import redelivery, spans
 from orchestrator.cache import CacheKey, ReplayCache
 from orchestrator.effects import Effects, completion_fields, finish_run
 from orchestrator.engine import actions as act
+from orchestrator.engine import clock
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
-from orchestrator.engine.executor import CONTINUED_AS_NEW, FAILED, STALLED, ExecutionResult, Replay, Stall
+from orchestrator.engine.executor import ExecutionResult, Replay, Stall
 from orchestrator.engine.registry import Registry
-from orchestrator.guard import HistoryGuard, Tampered
+from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED, PENDING, STALLED
+from orchestrator.guard import HistoryGuard, SigningMode, Tampered
+from orchestrator.logs import log_ids
 from orchestrator.rules import AppRules
 from brokers import wire
-from persistence.records import PENDING, InboxRecord, InstanceRecord, NewEvent, NewOutbox
+from persistence.records import InboxRecord, InstanceRecord, NewEvent, NewOutbox, as_utc
 from persistence.step import StepTx
 
 log = logging.getLogger("ledgerflow.orchestrator")
@@ -133,13 +136,13 @@ class StepRunner:
     def _replay(self, tx: StepTx, a: _Admitted) -> _Replayed | StepResult:
         """Raises Tampered when the history (or a warm chain head) fails verification."""
         inst = a.inst
-        mode = self.guard.check_mode(tx, inst) if inst.signed or self.guard.signing() else False
+        mode = self.guard.check_mode(tx, inst) if inst.signed or self.guard.signing() else SigningMode.AS_IS
         if isinstance(mode, Stall):
             return self._stall(tx, inst, mode)
         replay, cached = self._live(tx, inst, verify=inst.signed)
         if isinstance(replay, Stall):
             return self._stall(tx, inst, replay)
-        signed = inst.signed or mode is True
+        signed = inst.signed or mode is SigningMode.ADOPT_SIGNING
         waited = redelivery.awaited_results(inst, replay, a.pairs)
         events = self.guard.attested(inst, waited)
         if not events:  # only results already taken in: drop them, keep the live generator
@@ -151,10 +154,10 @@ class StepRunner:
             if refusal is not None:
                 assert started is not None
                 return self.end_run(tx, a, refusal, base=0, signed=signed,
-                                    leading=[ev.OrchestratorStarted(inbox.naive_utc(a.now)), started])
+                                    leading=[ev.OrchestratorStarted(clock.naive_utc(a.now)), started])
         base = replay.events_applied
         activities = spans.open_activities(replay, events) if spans.traced(inst) else None
-        result = replay.step([ev.OrchestratorStarted(inbox.naive_utc(a.now)), *events])
+        result = replay.step([ev.OrchestratorStarted(clock.naive_utc(a.now)), *events])
         if result.status == STALLED:
             assert result.stall is not None
             return self._stall(tx, inst, result.stall)
@@ -239,7 +242,7 @@ class StepRunner:
         inst = a.inst
         self.cache.discard(inst.instance_id)
         completion = act.CompleteOrchestration(FAILED, failure=failure, parent=_parent(inst))
-        stored = stored_events([*leading, ev.ExecutionCompleted(inbox.naive_utc(a.now), FAILED, None, failure)], base)
+        stored = stored_events([*leading, ev.ExecutionCompleted(clock.naive_utc(a.now), FAILED, None, failure)], base)
         tx.append_history(stored)
         sign_fields = self.guard.sign(tx, inst, stored) if signed else {}
         tx.delete_inbox(a.message_ids())
@@ -290,7 +293,7 @@ def stored_events(events: Sequence[ev.HistoryEvent], base: int) -> list[NewEvent
     for offset, event in enumerate(events):
         type_name, payload = codec.encode(event)
         rows.append(NewEvent(sequence=base + offset, type=type_name, payload=payload,
-                             timestamp=inbox.aware_utc(event.timestamp)))
+                             timestamp=as_utc(event.timestamp)))
     return rows
 
 
@@ -298,9 +301,3 @@ def cache_key(inst: InstanceRecord) -> CacheKey:
     return CacheKey(inst.created_at, inst.generation, inst.step_count)
 
 
-def log_ids(inst: InstanceRecord) -> dict[str, Any]:
-    """The `extra` of a log line about this instance (JSON lines name its trace too)."""
-    ids = {"instance_id": inst.instance_id, "workflow": inst.name, "app_id": inst.app_id}
-    if inst.trace_context is not None:
-        ids["trace_id"] = inst.trace_context[3:35]
-    return ids

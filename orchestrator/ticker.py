@@ -11,16 +11,17 @@ its lease). Losing every message in the broker therefore loses no workflow.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from brokers import wire
 from brokers.liveness import BrokerWatch
 from orchestrator import inbox, recovery
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
+from orchestrator.engine.status import COMPLETED, FAILED, TERMINATED
 from orchestrator.service import OrchestratorService
 from persistence import errors as store_errors
-from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, utcnow
+from persistence.records import OUTBOX_ACTIVITY, NewInboxMessage, OutboxRecord, TimerRecord, as_utc, utcnow
 from telemetry import metrics
 
 log = logging.getLogger("ledgerflow.ticker")
@@ -30,16 +31,8 @@ FIRE_BATCH = 500
 FIRE_ROUNDS = 40
 
 
-@dataclass(frozen=True)
-class TickReport:
-    timers_fired: int
-    instances_woken: int
-    outbox_resent: int
-    purged: int = 0
-
-
 def timer_fired_message(timer: TimerRecord) -> NewInboxMessage:
-    fired = ev.TimerFired(inbox.naive_utc(timer.fire_at), timer.timer_id, inbox.naive_utc(timer.fire_at))
+    fired = ev.TimerFired(clock.naive_utc(timer.fire_at), timer.timer_id, clock.naive_utc(timer.fire_at))
     return inbox.message(wire.timer_message_id(timer.generation, timer.timer_id), fired)
 
 
@@ -50,7 +43,7 @@ def tick(
     pending_grace: timedelta = timedelta(seconds=2),
     app_id: str | None = None,
     watch: BrokerWatch | None = None,
-) -> TickReport:
+) -> None:
     """Fire due timers and re-publish forgotten work for `app_id` (default: the service's);
     with `watch` (a Redis broker) also recover by liveness."""
     now = now or utcnow()
@@ -67,7 +60,7 @@ def tick(
             break
     lateness = metrics.metrics().timer_lateness
     for timer in fired:
-        lateness.observe(max(0.0, (now - inbox.aware_utc(timer.fire_at)).total_seconds()))
+        lateness.observe(max(0.0, (now - as_utc(timer.fire_at)).total_seconds()))
     stale = service.store.pending_instances(now - pending_grace, app_id=app)
     service.publisher.wake([(owner, iid) for iid, owner in stale if iid not in woken])
     recovered = recovery.recover(service, watch, now) if watch is not None else 0
@@ -78,10 +71,9 @@ def tick(
     if fired or stale or resent or purged or recovered:
         log.info("tick: %d timer(s) fired, %d stale inbox(es) woken, %d outbox row(s) re-sent, %d recovery "
                  "action(s), %d purged", len(fired), len(stale), resent, recovered, purged)
-    return TickReport(len(fired), len(woken | {i for i, _ in stale}), resent + recovered, purged)
 
 
-_RETENTION_STATUS = {"anyTerminal": None, "completed": "COMPLETED", "failed": "FAILED", "terminated": "TERMINATED"}
+_RETENTION_STATUS = {"anyTerminal": None, "completed": COMPLETED, "failed": FAILED, "terminated": TERMINATED}
 
 
 def purge_expired(service: OrchestratorService, now: datetime, batch: int = 100) -> int:

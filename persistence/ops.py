@@ -48,6 +48,17 @@ def to_signature(row: sa.Row[Any]) -> records.SignatureRecord:
     )
 
 
+def history(conn: Connection, instance_id: str, generation: int, from_sequence: int = 0) -> list[records.EventRecord]:
+    """One generation's events from `from_sequence` on, by sequence."""
+    t = schema.history_events
+    stmt = (
+        sa.select(t)
+        .where(t.c.instance_id == instance_id, t.c.generation == generation, t.c.sequence >= from_sequence)
+        .order_by(t.c.sequence)
+    )
+    return [to_event(r) for r in conn.execute(stmt)]
+
+
 def signatures(conn: Connection, instance_id: str, generation: int) -> list[records.SignatureRecord]:
     t = schema.history_signatures
     stmt = (
@@ -79,7 +90,6 @@ def to_event(row: sa.Row[Any]) -> records.EventRecord:
     return records.EventRecord(
         generation=m["generation"], sequence=m["sequence"], type=m["type"],
         payload=m["payload"], timestamp=m["timestamp"],
-        signature=bytes(m["signature"]) if m["signature"] is not None else None,
     )
 
 
@@ -281,7 +291,7 @@ def create_instance(
         created_at = new.created_at or now
         values = {
             "instance_id": new.instance_id, "app_id": new.app_id, "name": new.name,
-            "version": new.version, "status": new.status, "input": new.input,
+            "status": new.status, "input": new.input,
             "output": None, "custom_status": None, "failure": None, "generation": 0,
             "parent_instance_id": new.parent_instance_id,
             "parent_app_id": new.parent_app_id, "parent_task_id": new.parent_task_id,

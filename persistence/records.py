@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+# The engine's status names (orchestrator/engine/status.py), copied because persistence
+# cannot import the engine; tests/unit/persistence/test_status_names.py proves them equal.
 PENDING = "PENDING"
 RUNNING = "RUNNING"
 SUSPENDED = "SUSPENDED"
@@ -50,7 +52,6 @@ class InstanceRecord:
     instance_id: str
     app_id: str
     name: str
-    version: str | None
     status: str
     input: str | None
     output: str | None
@@ -85,7 +86,6 @@ class NewInstance:
     app_id: str
     name: str
     input: str | None = None
-    version: str | None = None
     status: str = PENDING
     parent_instance_id: str | None = None
     parent_app_id: str | None = None
@@ -102,7 +102,6 @@ class EventRecord:
     type: str
     payload: str
     timestamp: datetime
-    signature: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +110,6 @@ class NewEvent:
     type: str
     payload: str
     timestamp: datetime
-    signature: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

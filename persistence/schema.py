@@ -66,7 +66,6 @@ instances = sa.Table(
     sa.Column("instance_id", ID, primary_key=True),
     sa.Column("app_id", APP_ID, nullable=False),
     sa.Column("name", sa.String(256), nullable=False),
-    sa.Column("version", sa.String(64), nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("input", sa.Text, nullable=True),
     sa.Column("output", sa.Text, nullable=True),
@@ -107,7 +106,6 @@ history_events = sa.Table(
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("timestamp", UTCDateTime, nullable=False),
-    sa.Column("signature", sa.LargeBinary, nullable=True),
     # A duplicate append fails instead of forking history.
     sa.UniqueConstraint("instance_id", "generation", "sequence"),
 )

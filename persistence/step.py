@@ -70,14 +70,7 @@ class StepTx:
 
     def history(self) -> list[records.EventRecord]:
         """The current generation's history, by sequence."""
-        inst = self._locked()
-        t = schema.history_events
-        stmt = (
-            sa.select(t)
-            .where(t.c.instance_id == self.instance_id, t.c.generation == inst.generation)
-            .order_by(t.c.sequence)
-        )
-        return [ops.to_event(r) for r in self._c().execute(stmt)]
+        return ops.history(self._c(), self.instance_id, self._locked().generation)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -261,15 +254,7 @@ class StepTx:
 
     def history_from(self, sequence: int) -> list[records.EventRecord]:
         """The current generation's events from ``sequence`` on, by sequence."""
-        inst = self._locked()
-        t = schema.history_events
-        stmt = (
-            sa.select(t)
-            .where(t.c.instance_id == self.instance_id, t.c.generation == inst.generation,
-                   t.c.sequence >= sequence)
-            .order_by(t.c.sequence)
-        )
-        return [ops.to_event(r) for r in self._c().execute(stmt)]
+        return ops.history(self._c(), self.instance_id, self._locked().generation, sequence)
 
     def max_sequence(self) -> int | None:
         inst = self._locked()
@@ -312,7 +297,7 @@ def history_rows(instance_id: str, generation: int, events: Sequence[records.New
     return [
         {
             "instance_id": instance_id, "generation": generation, "sequence": e.sequence,
-            "type": e.type, "payload": e.payload, "timestamp": e.timestamp, "signature": e.signature,
+            "type": e.type, "payload": e.payload, "timestamp": e.timestamp,
         }
         for e in events
     ]

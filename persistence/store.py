@@ -284,14 +284,7 @@ class Store:
             inst = ops.get_instance(conn, instance_id)
             if inst is None:
                 raise errors.InstanceNotFound(instance_id)
-            t = schema.history_events
-            gen = inst.generation if generation is None else generation
-            stmt = (
-                sa.select(t)
-                .where(t.c.instance_id == instance_id, t.c.generation == gen)
-                .order_by(t.c.sequence)
-            )
-            return [ops.to_event(r) for r in conn.execute(stmt)]
+            return ops.history(conn, instance_id, inst.generation if generation is None else generation)
 
     def signed_history(self, instance_id: str) -> tuple[
         records.InstanceRecord, list[records.EventRecord], list[records.SignatureRecord], dict[int, bytes]
@@ -302,13 +295,7 @@ class Store:
             inst = ops.get_instance(conn, instance_id)
             if inst is None:
                 raise errors.InstanceNotFound(instance_id)
-            t = schema.history_events
-            stmt = (
-                sa.select(t)
-                .where(t.c.instance_id == instance_id, t.c.generation == inst.generation)
-                .order_by(t.c.sequence)
-            )
-            events = [ops.to_event(r) for r in conn.execute(stmt)]
+            events = ops.history(conn, instance_id, inst.generation)
             sigs = ops.signatures(conn, instance_id, inst.generation)
             return inst, events, sigs, ops.certificates(conn, [s.cert_id for s in sigs])
 
@@ -412,19 +399,12 @@ class Store:
             outbox = conn.execute(sa.select(sa.func.count()).select_from(o).where(o.c.sent_at.is_(None))).scalar_one()
         return int(inbox), int(outbox)
 
-    def due_outbox(
-        self, now: datetime, limit: int = 100, unsent_grace_seconds: float = 5
-    ) -> list[records.OutboxRecord]:
-        """Outbox rows to (re)send: never sent and older than the grace (the step that
-        wrote them had time to publish), or sent with a lease that ran out."""
-        with self._read() as conn:
-            return [ops.to_outbox(r) for r in conn.execute(_due_outbox_query(now, limit, unsent_grace_seconds))]
-
     @_retry_on_conflict
     def claim_due_outbox(
         self, now: datetime, hold_until: datetime, limit: int = 100, unsent_grace_seconds: float = 5
     ) -> list[records.OutboxRecord]:
-        """``due_outbox``, claimed: the rows are locked (``SKIP LOCKED`` on PostgreSQL) and
+        """Outbox rows to (re)send, claimed: never sent and older than the grace (the step
+        that wrote them had time to publish), or sent with a lease that ran out. The rows are locked (``SKIP LOCKED`` on PostgreSQL) and
         marked sent with ``lease_until=hold_until`` in the same transaction, so two
         reconcilers running at once (two ticks, two beats, two orchestrators) never re-send
         the same row; the caller publishes them and then calls ``mark_outbox_sent``. A
@@ -469,7 +449,7 @@ class Store:
 
         ``orchestrate`` rows are deleted (the inbox holds the truth); other rows stay
         until their result is consumed (``StepTx.delete_outbox``): ``sent_at=now``,
-        ``attempts + 1``, and ``lease_until`` after which ``due_outbox`` offers them again
+        ``attempts + 1``, and ``lease_until`` after which ``claim_due_outbox`` offers them again
         (``None``: never).
         """
         ids = list(ids)

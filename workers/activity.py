@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from brokers import wire
-from orchestrator.engine import codec
+from orchestrator.engine import clock, codec
 from orchestrator.engine import events as ev
 from orchestrator.engine import propagation as prop
 from orchestrator.engine.activity import WorkflowActivityContext
@@ -58,7 +58,7 @@ def run_activity(registry: Registry, request: wire.ActivityRequest,
     run and fails with that (the delivery cap, `workers.limits.DeliveryCap`). Without
     `security`, the context of `app_id` (else `config.app_id`) under `config.security`."""
     name, task_id = request.name, request.task_id
-    now = wall_clock()
+    now = clock.naive_utc(datetime.now(timezone.utc))
     refused, security, propagated = screen(request, security, app_id=app_id, refuse=refuse, config=config)
     if refused is not None:
         return refused
@@ -101,7 +101,7 @@ def screen(request: wire.ActivityRequest, security: sec_context.SecurityContext 
         return None, security, propagated
     log.warning("activity refused: %s", refusal.message, extra={
         "instance_id": request.instance_id, "activity": request.name, "task_id": request.task_id})
-    failed = ev.TaskFailed(wall_clock(), request.task_id, refusal)
+    failed = ev.TaskFailed(clock.naive_utc(datetime.now(timezone.utc)), request.task_id, refusal)
     return result_message(request, failed, security, config=config), security, None
 
 
@@ -172,11 +172,6 @@ def result_message(request: wire.ActivityRequest, event: ev.HistoryEvent,
         att = attest.attest(security.identity, attest.COMPLETION, request.instance_id, type_name, payload)
         payload = attest.embed(payload, att)
     return wire.ResultMessage(request.result_message_id, type_name, payload, request.generation, request.run)
-
-
-def wall_clock() -> datetime:
-    """Naive UTC now: event timestamps are naive UTC, like workflow time."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from celery import Celery, signals
 
 from brokers import liveness, messages, queues, wire
-from orchestrator.engine import codec
+from orchestrator.engine import clock, codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
-from workers.activity import DEFAULTS, ActivityConfig, result_message, run_activity, wall_clock
+from workers.activity import DEFAULTS, ActivityConfig, result_message, run_activity
 from telemetry import metrics, tracing
 from workers.limits import ActivityGate, DeliveryCap
 
@@ -42,27 +43,48 @@ def register_activity_tasks(app: Celery, registry: Registry, gate: ActivityGate 
     held = liveness.track(app, str(app.conf.broker_url or ""), held_call)
     for name in registry.activity_names():
         register_activity_task(app, registry, name, gate, cap, held, config, forward)
+    app._ledgerflow_unknown = _UnknownActivities(app, registry, gate, cap, held, config, forward)  # type: ignore[attr-defined]
 
-    def on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
-        if getattr(sender, "app", None) is not app:
-            return
+
+class _UnknownActivities:
+    """Answers the unknown activity tasks of one app, from what `register_activity_tasks`
+    last registered on it. Kept on the app itself, so the one `task_unknown` receiver
+    below holds no app alive (this object refers to its app, as `HeldCalls` does)."""
+
+    def __init__(self, app: Celery, registry: Registry, gate: ActivityGate, cap: DeliveryCap,
+                 held: liveness.HeldCalls | None, config: ActivityConfig, forward: ActivityRunner | None) -> None:
+        self.app, self.registry, self.gate, self.cap, self.held, self.config = app, registry, gate, cap, held, config
+        #: with a runner, every activity name is served (`ledgerflow sidecar`)
+        self.forward = forward
+
+    def __call__(self, consumer: Any, message: Any, name: str) -> None:
         activity = queues.activity_name_of(name)
         if activity is None:
             return
         request = _request_of(message)
         if request is None:
             return
-        if forward is not None or activity in registry.activity_names():  # (or registered after the start)
-            register_activity_task(app, registry, activity, gate, cap, held, config, forward)
-            sender.update_strategies()
+        app, registry = self.app, self.registry
+        if self.forward is not None or activity in registry.activity_names():  # (or registered after the start)
+            register_activity_task(app, registry, activity, self.gate, self.cap, self.held, self.config, self.forward)
+            consumer.update_strategies()
             messages.publish_activity(app, _queue_app(message, request), request)
             return
         failure = failure_from_exception(ActivityNotRegisteredError(f"Activity function named '{activity}' was not registered!"))
-        event = ev.TaskFailed(wall_clock(), request.task_id, failure)
-        message = result_message(request, event, app_id=own_app_id(app), config=config)
-        messages.publish_deliver(app, request.app_id, request.instance_id, message)
+        event = ev.TaskFailed(clock.naive_utc(datetime.now(timezone.utc)), request.task_id, failure)
+        reply = result_message(request, event, app_id=own_app_id(app), config=self.config)
+        messages.publish_deliver(app, request.app_id, request.instance_id, reply)
 
-    signals.task_unknown.connect(on_unknown, weak=False)
+
+def _on_unknown(sender: Any = None, message: Any = None, name: str = "", **_: Any) -> None:
+    """The one `task_unknown` receiver: hands the task to its consumer's app, if Ledgerflow
+    registered activities on that app."""
+    handler = getattr(getattr(sender, "app", None), "_ledgerflow_unknown", None)
+    if isinstance(handler, _UnknownActivities):
+        handler(sender, message, name)
+
+
+signals.task_unknown.connect(_on_unknown, weak=False)
 
 
 def register_activity_task(app: Celery, registry: Registry, name: str, gate: ActivityGate, cap: DeliveryCap,

@@ -13,10 +13,12 @@ from typing import Any
 
 from ledgerflow.api import errors
 from ledgerflow.errors import INSTANCE_ID_PATTERN, MAX_CHILD_INSTANCE_ID_LENGTH, NEW_INSTANCE_ID_PATTERN
+from orchestrator.engine import status
 
 VERSIONS = ("/v1.0", "/v1.0-beta1", "/v1.0-alpha1")
 _SUFFIX = {"/v1.0": "", "/v1.0-beta1": "Beta1", "/v1.0-alpha1": "Alpha1"}
-STATUSES = ("RUNNING", "COMPLETED", "FAILED", "TERMINATED", "PENDING", "SUSPENDED", "STALLED")
+STATUSES = (status.RUNNING, status.COMPLETED, status.FAILED, status.TERMINATED, status.PENDING, status.SUSPENDED,
+            status.STALLED)
 NO_NUL = "^[^\\u0000]*$"
 
 

@@ -15,15 +15,15 @@ from starlette.responses import Response
 from ledgerflow import errors as lf_errors
 from ledgerflow.api import errors as api_errors
 from ledgerflow.dashboard import queries
+from orchestrator.engine import status
 from persistence.listing import InstanceFilter
-from persistence import records
 
 if TYPE_CHECKING:
     from ledgerflow.dashboard.app import Dashboard
 
 Handler = Callable[[Request], Awaitable[Response]]
-STATUS_ORDER = (records.RUNNING, records.PENDING, records.SUSPENDED, records.COMPLETED, records.FAILED,
-                records.TERMINATED, records.STALLED)
+STATUS_ORDER = (status.RUNNING, status.PENDING, status.SUSPENDED, status.COMPLETED, status.FAILED,
+                status.TERMINATED, status.STALLED)
 
 
 def _live(request: Request) -> bool:
@@ -50,7 +50,7 @@ def list_filter(request: Request) -> InstanceFilter:
     """The list's filters from the query string; ValueError (or ApiError) names a bad one."""
     q = request.query_params
     statuses = tuple(s.upper() for s in q.getlist("status") if s)
-    unknown = [s for s in statuses if s not in records.STATUSES]
+    unknown = [s for s in statuses if s not in status.STATUSES]
     if unknown:
         raise ValueError(f"unknown status {unknown[0]!r}")
     name = api_errors.check_text(q.get("name", "").strip(), "workflow name")

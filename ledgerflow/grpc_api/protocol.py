@@ -22,6 +22,7 @@ from google.protobuf import empty_pb2, timestamp_pb2, wrappers_pb2
 from ledgerflow.state import WorkflowState
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
+from orchestrator.engine.status import RUNNING
 from persistence.records import EventRecord
 
 __all__ = ["empty_pb2", "history_pb", "orchestration_pb", "service_pb", "service_grpc", "state_message", "history_message",
@@ -66,7 +67,7 @@ def state_message(state: WorkflowState) -> orchestration_pb.WorkflowState:
     """The sidecar's WorkflowState; payloads only when `state` carries them."""
     return orchestration_pb.WorkflowState(
         instanceId=state.instance_id, name=state.name,
-        workflowStatus=_status(state.runtime_status.name if state.runtime_status.name != "UNKNOWN" else "RUNNING"),
+        workflowStatus=_status(state.runtime_status.name if state.runtime_status.name != "UNKNOWN" else RUNNING),
         createdTimestamp=timestamp(state.created_at), lastUpdatedTimestamp=timestamp(state.last_updated_at),
         input=text(state.serialized_input), output=text(state.serialized_output),
         customStatus=text(state.serialized_custom_status), failureDetails=_failure(state.failure_details),

@@ -11,6 +11,7 @@ this sidecar or another one to forward again: a call is never lost or answered t
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from celery.exceptions import Reject
@@ -18,6 +19,7 @@ from celery.exceptions import Reject
 from brokers import wire
 from ledgerflow.grpc_api import protocol as p
 from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems, activity_key
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from workers import activity
 
@@ -52,8 +54,9 @@ class ActivityForwarder:
 
 
 def _event(answer: Any, task_id: int) -> ev.HistoryEvent:
+    now = clock.naive_utc(datetime.now(timezone.utc))
     if answer.HasField("failureDetails"):
         f = answer.failureDetails
         failure = ev.FailureDetails(f.errorMessage, f.errorType or "Exception", p.optional_text(f, "stackTrace"))
-        return ev.TaskFailed(activity.wall_clock(), task_id, failure)
-    return ev.TaskCompleted(activity.wall_clock(), task_id, p.optional_text(answer, "result"))
+        return ev.TaskFailed(now, task_id, failure)
+    return ev.TaskCompleted(now, task_id, p.optional_text(answer, "result"))

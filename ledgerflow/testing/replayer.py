@@ -21,6 +21,7 @@ from ledgerflow.testing import histories
 from orchestrator.engine import events as ev
 from orchestrator.engine import executor
 from orchestrator.engine.registry import Registry
+from orchestrator.engine.status import CONTINUED_AS_NEW, FAILED
 
 _SCHEDULING = (ev.TaskScheduled, ev.TimerCreated, ev.SubOrchestrationInstanceCreated)
 _STALLS = {
@@ -112,7 +113,7 @@ def _outcome_failure(events: list[ev.HistoryEvent], result: executor.ExecutionRe
         if pending:
             return ReplayFailure(end - 1, type(last).__name__, _recorded(last),
                                  f"called {executor.describe_action(pending[0])} instead")
-        if isinstance(last, ev.ExecutionCompleted) and last.status == executor.FAILED:
+        if isinstance(last, ev.ExecutionCompleted) and last.status == FAILED:
             return None  # failed by the service (a history limit, a refused start), not by the code
         return ReplayFailure(end - 1, type(last).__name__, _recorded(last), "is still waiting")
     if _key(last) != _completion_key(done):
@@ -122,12 +123,12 @@ def _outcome_failure(events: list[ev.HistoryEvent], result: executor.ExecutionRe
 
 def _key(last: ev.ExecutionCompleted | ev.ContinuedAsNew) -> tuple[Any, ...]:
     if isinstance(last, ev.ContinuedAsNew):
-        return (executor.CONTINUED_AS_NEW, last.input, last.carryover_events)
+        return (CONTINUED_AS_NEW, last.input, last.carryover_events)
     return (last.status, last.result, _failure(last.failure))
 
 
 def _completion_key(done: Any) -> tuple[Any, ...]:
-    if done.status == executor.CONTINUED_AS_NEW:
+    if done.status == CONTINUED_AS_NEW:
         return (done.status, done.result, done.carryover_events)
     return (done.status, done.result, _failure(done.failure))
 
@@ -143,7 +144,7 @@ def _recorded(last: ev.ExecutionCompleted | ev.ContinuedAsNew) -> str:
 
 
 def _outcome(done: Any) -> str:
-    if done.status == executor.CONTINUED_AS_NEW:
+    if done.status == CONTINUED_AS_NEW:
         return f"continue_as_new(input={done.result})"
     return _outcome_text(done.status, done.result, done.failure)
 

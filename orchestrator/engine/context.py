@@ -12,10 +12,11 @@ import random as _random
 import uuid
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator.engine import actions as act
+from orchestrator.engine import clock
 from orchestrator.engine.errors import TaskFailedError
 from orchestrator.engine.events import FailureDetails
 from orchestrator.engine.propagation import parse as parse_propagated
@@ -29,13 +30,6 @@ from orchestrator.engine.tasks import CompletableTask, Task
 _GUID_NAMESPACE = uuid.UUID("9e952958-5e33-4daf-827f-2fa12937b875")
 #: Failures that no retry policy retries.
 _NOT_RETRIED = frozenset({"NonRetryableError", "WorkflowAccessPolicyDenied", "ActivityDeliveryLimitExceeded"})
-
-
-def to_naive_utc(value: datetime) -> datetime:
-    """Workflow time is naive UTC, as Dapr's `current_utc_datetime` is."""
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
 
 
 class ScheduledTask(CompletableTask[Any]):
@@ -147,7 +141,7 @@ class WorkflowContext:
         if isinstance(fire_at, timedelta):
             when = self._state.now + fire_at
         else:
-            when = to_naive_utc(fire_at)
+            when = clock.naive_utc(fire_at)
         return self._state.new_timer(when)
 
     def call_activity(

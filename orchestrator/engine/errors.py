@@ -35,10 +35,6 @@ class ActivityNotRegisteredError(Exception):
     pass
 
 
-class WorkflowNotFoundError(Exception):
-    pass
-
-
 def failure_from_exception(exc: BaseException) -> FailureDetails:
     """The failure record of an exception: class name, str(exc) and the stack trace."""
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from orchestrator.engine import actions as act
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
-from orchestrator.engine.context import ScheduledTask, WorkflowContext, to_naive_utc
+from orchestrator.engine.context import ScheduledTask, WorkflowContext
 from orchestrator.engine.errors import (
     NonDeterminismError,
     OrchestratorNotRegisteredError,
@@ -27,10 +28,17 @@ from orchestrator.engine.registry import Registry, VersionNotAvailable
 from orchestrator.engine.serialization import from_json, to_json
 from orchestrator.engine.signatures import call_with_input
 from orchestrator.engine.state import RunState
+from orchestrator.engine.status import (
+    COMPLETED,
+    CONTINUED_AS_NEW,
+    FAILED,
+    RUNNING,
+    STALLED,
+    SUSPENDED,
+    TERMINATED,
+)
 from orchestrator.engine.tasks import Task, TimerTask
 
-RUNNING, SUSPENDED, STALLED = "RUNNING", "SUSPENDED", "STALLED"
-COMPLETED, FAILED, TERMINATED, CONTINUED_AS_NEW = "COMPLETED", "FAILED", "TERMINATED", "CONTINUED_AS_NEW"
 
 VERSION_NOT_AVAILABLE, PATCH_MISMATCH = "VERSION_NOT_AVAILABLE", "PATCH_MISMATCH"
 
@@ -272,7 +280,7 @@ class Replay:
     # -- one handler per event type ----------------------------------------------------
 
     def _apply_orchestrator_started(self, event: ev.OrchestratorStarted) -> None:
-        self.state.now = to_naive_utc(event.timestamp)
+        self.state.now = clock.naive_utc(event.timestamp)
         self._current_started = event
         if self.state.is_replaying:
             if event.version is not None:

@@ -18,6 +18,7 @@ import ledgerflow as wf
 from brokers import wire
 from ledgerflow.registration import Registrar
 from orchestrator import faults, inbox
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from orchestrator.service import OrchestratorService, Publisher
 from persistence.errors import StoreUnavailable
@@ -66,7 +67,7 @@ def pg_store(postgres_db_url: str) -> Iterator[Store]:
 
 def start(store: Store, ids: list[str], n: int) -> None:
     for iid in ids:
-        started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), "count_up", json.dumps(n))
+        started = ev.ExecutionStarted(clock.naive_utc(utcnow()), "count_up", json.dumps(n))
         store.create_instance(NewInstance(iid, APP, "count_up", input=json.dumps(n)), inbox.message("start", started))
 
 
@@ -201,7 +202,7 @@ def test_a_suspend_committed_while_the_batch_waited_for_the_row_is_seen(pg_store
         stepper.start()
         waiting.wait(5)
         time.sleep(0.3)  # the step has read its clock and waits for the row
-        tx.enqueue("p-1", [inbox.unique_message(ev.ExecutionSuspended(inbox.naive_utc(utcnow()), "hold"))])
+        tx.enqueue("p-1", [inbox.unique_message(ev.ExecutionSuspended(clock.naive_utc(utcnow()), "hold"))])
         tx.update_instance(status="SUSPENDED")
     stepper.join(10)
     assert list(outcome[0].stepped) == ["p-1"]
@@ -266,14 +267,14 @@ def test_concurrent_batches_never_replay_consumed_messages(pg_store: Store) -> N
     lock = threading.Lock()
     service = OrchestratorService(pg_store, chaos_app.wfr.registry, publisher, APP)
     state = json.dumps({"count": 0, "per_generation": 3, "until": 40})
-    started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), "counter", state)
+    started = ev.ExecutionStarted(clock.naive_utc(utcnow()), "counter", state)
     pg_store.create_instance(NewInstance("t-1", APP, "counter", input=state), inbox.message("start", started))
     service.drive(["t-1"])
     stop = threading.Event()
 
     def raise_events(n: int) -> None:
         for _ in range(n):
-            pg_store.enqueue("t-1", [inbox.unique_message(ev.EventRaised(inbox.naive_utc(utcnow()), "inc", None))])
+            pg_store.enqueue("t-1", [inbox.unique_message(ev.EventRaised(clock.naive_utc(utcnow()), "inc", None))])
             with lock:
                 publisher.wakes.append("t-1")
 

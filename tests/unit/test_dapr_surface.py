@@ -6,6 +6,7 @@ purpose is listed in NOT_OFFERED, with the README's reason; anything else missin
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 import warnings
 
 import pytest
@@ -68,3 +69,20 @@ def test_runtime_worker_ready_and_activity_inner_context() -> None:
 def test_parameters_without_effect_say_so() -> None:
     with pytest.warns(UserWarning, match="interceptors"):
         lf.WorkflowRuntime(interceptors=[object()])
+
+
+@pytest.mark.parametrize(("argument", "configured", "applied"), [(None, None, None), (3, None, 3), (3, 2, 2), (None, 4, 4)])
+def test_orchestration_work_items_cap_the_batches_a_process_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argument: int | None, configured: int | None, applied: int | None,
+) -> None:
+    from ledgerflow import runtime as runtime_mod
+
+    seen: list[int | None] = []
+    monkeypatch.setattr(runtime_mod, "register_orchestrator_tasks",
+                        lambda *args, process_limit=None, **kwargs: seen.append(process_limit))
+    if configured is not None:
+        monkeypatch.setenv("LEDGERFLOW_MAX_CONCURRENT_WORKFLOW_INVOCATIONS", str(configured))
+    runtime = lf.WorkflowRuntime(maximum_concurrent_orchestration_work_items=argument,
+                                 database_url=f"sqlite:///{tmp_path / 'wf.db'}", broker_url="memory://")
+    runtime.build()
+    assert seen == [applied]

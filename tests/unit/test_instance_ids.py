@@ -16,6 +16,7 @@ import ledgerflow as wf
 from ledgerflow.api import ApiSettings, create_app
 from ledgerflow.cli import main
 from orchestrator import inbox
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from persistence.records import NewInstance, utcnow
 
@@ -62,7 +63,7 @@ def test_a_chosen_id_with_a_colon_is_refused_by_all_three(client, http) -> None:
 
 def test_a_child_id_is_reachable_by_all_three(client, http) -> None:
     child = "order-1:0001"
-    started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), "child", None)
+    started = ev.ExecutionStarted(clock.naive_utc(utcnow()), "child", None)
     client._manager.store.create_instance(NewInstance(instance_id=child, app_id="ids", name="child", input=None),
                                           inbox.message("start", started, None), [])
     assert client.get_workflow_state(child).instance_id == child

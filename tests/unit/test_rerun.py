@@ -16,7 +16,7 @@ FAILURE = ev.FailureDetails("down", "RuntimeError")
 
 
 def _records(*events: ev.HistoryEvent) -> list[EventRecord]:
-    return [EventRecord(0, i, *codec.encode(e), T, None) for i, e in enumerate(events)]
+    return [EventRecord(0, i, *codec.encode(e), T) for i, e in enumerate(events)]
 
 
 def _decoded(prefix) -> list[ev.HistoryEvent]:

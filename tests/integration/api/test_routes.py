@@ -15,10 +15,11 @@ from ledgerflow.api import ApiSettings, create_app
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
 from orchestrator import inbox
+from orchestrator.engine import clock
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from persistence import schema
-from persistence.records import NewEvent, NewInstance
+from persistence.records import NewEvent, NewInstance, as_utc
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*httpx.*:Warning")
 
@@ -265,7 +266,7 @@ def test_list_filters_and_pages(api, manager) -> None:
     old = datetime.now(timezone.utc) - timedelta(hours=2)
     manager.store.create_instance(NewInstance(instance_id="old-1", app_id=manager.settings.app_id, name="a",
                                               created_at=old),
-                                  inbox.message("start", ev.ExecutionStarted(inbox.naive_utc(old), "a")))
+                                  inbox.message("start", ev.ExecutionStarted(clock.naive_utc(old), "a")))
     for i in range(5):
         start(api, name="a" if i % 2 else "b", instance_id=f"n{i}")
     set_state(manager, "n1", status="COMPLETED")
@@ -300,7 +301,7 @@ def test_history_describes_each_event(api, manager) -> None:
               ev.TaskScheduled(t, 0, "charge", "5"), ev.TaskCompleted(t + timedelta(milliseconds=250), 0, '"ok"'),
               ev.ExecutionCompleted(t + timedelta(seconds=1), "COMPLETED", '"done"')]
     with manager.store.step("h1") as tx:
-        tx.append_history([NewEvent(i, *codec.encode(e), timestamp=inbox.aware_utc(e.timestamp))
+        tx.append_history([NewEvent(i, *codec.encode(e), timestamp=as_utc(e.timestamp))
                            for i, e in enumerate(events)])
     body = api.get("/v1.0/workflows/dapr/h1/history").json()
     assert body["instanceID"] == "h1"

@@ -34,9 +34,8 @@ def message(message_id: str, type: str = "EventRaised", payload: str = "{}",
     return NewInboxMessage(message_id, type, payload, visible_at)
 
 
-def event(sequence: int, type: str = "TaskScheduled", payload: str = "{}",
-          signature: bytes | None = None) -> NewEvent:
-    return NewEvent(sequence, type, payload, records.utcnow(), signature)
+def event(sequence: int, type: str = "TaskScheduled", payload: str = "{}") -> NewEvent:
+    return NewEvent(sequence, type, payload, records.utcnow())
 
 
 def orchestrate(instance_id: str, app_id: str = APP) -> NewOutbox:
@@ -86,3 +85,9 @@ def total_rows(store: Store) -> int:
             conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             for t in schema.INSTANCE_TABLES
         )
+
+
+def due_outbox(store: Store, at: datetime, unsent_grace_seconds: float = 5) -> list[records.OutboxRecord]:
+    """The rows a reconciler would re-send at `at`, claimed as the ticker claims them
+    (`Store.claim_due_outbox`), held only until `at` so they are offered again after it."""
+    return store.claim_due_outbox(at, hold_until=at, unsent_grace_seconds=unsent_grace_seconds)

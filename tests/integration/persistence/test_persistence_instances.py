@@ -26,7 +26,7 @@ def test_create_instance_writes_row_start_message_and_outbox(store: Store) -> No
     with store.step("wf-1") as tx:
         inbox = tx.visible_inbox(b.now())
     assert [(m.message_id, m.type) for m in inbox] == [("start", "ExecutionStarted")]
-    due = store.due_outbox(b.later(10))
+    due = b.due_outbox(store, b.later(10))
     assert [(o.id, o.kind, o.instance_id) for o in due] == [(ids[0], "orchestrate", "wf-1")]
 
 

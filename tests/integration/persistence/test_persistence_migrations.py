@@ -38,7 +38,7 @@ def test_migrate_is_idempotent_and_at_head(store: Store) -> None:
     store.migrate()
     with store.engine.connect() as conn:
         versions = conn.execute(sa.text(f"SELECT version_num FROM {schema.VERSION_TABLE}")).all()
-    assert versions == [("0004",)]
+    assert versions == [("0005",)]
 
 
 @pytest.mark.integration

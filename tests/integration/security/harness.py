@@ -19,6 +19,7 @@ from brokers import wire
 from ledgerflow.access import ManagementAccess
 from ledgerflow.registration import Registrar
 from orchestrator import inbox, ticker
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from orchestrator.engine.serialization import to_json
 from orchestrator.service import OrchestratorService, Publisher
@@ -78,7 +79,7 @@ class Bus:
         return service
 
     def start(self, app_id: str, name: str, input: Any = None, instance_id: str = "wf-1") -> str:
-        started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), name, to_json(input))
+        started = ev.ExecutionStarted(clock.naive_utc(utcnow()), name, to_json(input))
         self.store.create_instance(NewInstance(instance_id, app_id, name, input=to_json(input)),
                                    inbox.message("start", started))
         self.queue.append(("orchestrate", app_id, instance_id))
@@ -86,7 +87,7 @@ class Bus:
 
     def raise_event(self, instance_id: str, name: str, data: Any = None, app_id: str | None = None) -> None:
         inst = self.store.get_instance(instance_id)
-        self.store.enqueue(instance_id, [inbox.unique_message(ev.EventRaised(inbox.naive_utc(utcnow()), name,
+        self.store.enqueue(instance_id, [inbox.unique_message(ev.EventRaised(clock.naive_utc(utcnow()), name,
                                                                             to_json(data)))])
         self.queue.append(("orchestrate", app_id or inst.app_id, instance_id))
 

@@ -12,6 +12,7 @@ import pytest
 from brokers import wire
 from ledgerflow.access import ManagementAccess, WorkflowAccessDeniedError
 from orchestrator import inbox
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from persistence.records import NewInstance, utcnow
 from persistence.store import Store
@@ -192,7 +193,7 @@ def test_a2_bypass_attempts(row: RowReport, sqlite_store: Store, tmp_path: Path)
     for caller in (None, "mallory"):
         attempts += 1
         iid = f"forged-{caller}"
-        started = ev.ExecutionStarted(inbox.naive_utc(utcnow()), "audit", "1",
+        started = ev.ExecutionStarted(clock.naive_utc(utcnow()), "audit", "1",
                                       ev.ParentInfo("checkout", "ok", 0, "orders"))
         if caller:
             from orchestrator.guard import child_start_fields

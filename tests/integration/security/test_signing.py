@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from brokers import wire
 from ledgerflow.access import HistoryTamperedError
 from orchestrator import inbox
+from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from persistence import schema
 from persistence.records import NewInboxMessage, utcnow
@@ -332,7 +333,7 @@ def test_s3_completions_for_tasks_never_scheduled_are_rejected(row: RowReport, s
         bus = orders_bus(sqlite_store, signing)
         iid = bus.start("orders", "waiter", None, f"wf-{bool(signing)}")
         bus.run()
-        now = inbox.naive_utc(utcnow())
+        now = clock.naive_utc(utcnow())
         sqlite_store.enqueue(iid, [forged("f1", ev.TaskCompleted(now, 42, '"forged"')),
                                    forged("f2", ev.TaskCompleted(now, 0, '"again"')),
                                    forged("f3", ev.SubOrchestrationInstanceCompleted(now, 1, '"x"')),
@@ -357,7 +358,7 @@ def test_s3_cross_app_results_need_the_callees_attestation(row: RowReport, sqlit
     iid = bus.start("orders", "checkout", {"input": 3}, "x1")
     bus.run()
     [request] = held
-    now = inbox.naive_utc(utcnow())
+    now = clock.naive_utc(utcnow())
     genuine = ev.TaskCompleted(now, request.task_id, '"charged 3"')
     fake = ev.TaskCompleted(now, request.task_id, '"charged 0"')
     t, p = inbox.message("x", fake).type, inbox.message("x", fake).payload

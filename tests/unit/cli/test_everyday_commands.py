@@ -16,10 +16,9 @@ from click.testing import CliRunner, Result
 from ledgerflow.cli import main
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
-from orchestrator import inbox
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
-from persistence.records import NewEvent
+from persistence.records import NewEvent, as_utc
 
 T = datetime(2025, 1, 2, 15, 4, 5)
 
@@ -42,7 +41,7 @@ def instance(manager: WorkflowManager, instance_id: str, history: list[ev.Histor
     manager.schedule("order", instance_id=instance_id)
     with manager.store.step(instance_id) as tx:
         if history:
-            tx.append_history([NewEvent(i, *codec.encode(e), timestamp=inbox.aware_utc(e.timestamp))
+            tx.append_history([NewEvent(i, *codec.encode(e), timestamp=as_utc(e.timestamp))
                                for i, e in enumerate(history)])
         if fields:
             tx.update_instance(**fields)

@@ -18,9 +18,10 @@ from ledgerflow.cli import main
 from ledgerflow.config import Settings
 from ledgerflow.management import WorkflowManager
 from orchestrator import inbox
+from orchestrator.engine import clock
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
-from persistence.records import NewEvent, NewInstance
+from persistence.records import NewEvent, NewInstance, as_utc
 
 APP = "cliapp"
 
@@ -140,7 +141,7 @@ def test_run_on_an_active_id_says_what_to_do(cli) -> None:
 def listed(cli) -> Cli:
     old = datetime.now(timezone.utc) - timedelta(hours=3)
     cli.manager.store.create_instance(NewInstance(instance_id="old-1", app_id=APP, name="report", created_at=old),
-                                      inbox.message("start", ev.ExecutionStarted(inbox.naive_utc(old), "report")))
+                                      inbox.message("start", ev.ExecutionStarted(clock.naive_utc(old), "report")))
     cli.run("order", "-i", "o-1")
     cli.run("order", "-i", "o-2")
     cli.run("order", "-i", "other-app", "-a", "billing")
@@ -207,7 +208,7 @@ def with_history(cli) -> Cli:
               ev.EventRaised(t + timedelta(seconds=3), "approval", '{"ok": true}'),
               ev.ExecutionCompleted(t + timedelta(seconds=4), "COMPLETED", '"done"')]
     with cli.manager.store.step("h-1") as tx:
-        tx.append_history([NewEvent(i, *codec.encode(e), timestamp=inbox.aware_utc(e.timestamp))
+        tx.append_history([NewEvent(i, *codec.encode(e), timestamp=as_utc(e.timestamp))
                            for i, e in enumerate(events)])
     return cli
 

@@ -18,7 +18,7 @@ def at(ms: int) -> datetime:
 
 
 def entries(*events: ev.HistoryEvent) -> list[history.HistoryEntry]:
-    return history.describe([EventRecord(0, n, *codec.encode(e), e.timestamp, None) for n, e in enumerate(events)])
+    return history.describe([EventRecord(0, n, *codec.encode(e), e.timestamp) for n, e in enumerate(events)])
 
 
 def fan_out_with_retry(approved_ms: int, charge: bool) -> list[history.HistoryEntry]:

@@ -7,10 +7,9 @@ from typing import Any
 
 from ledgerflow import history
 from ledgerflow.registration import Registrar
-from orchestrator import inbox
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
-from persistence.records import EventRecord
+from persistence.records import EventRecord, as_utc
 from tests.unit.engine import factories as f
 
 INSTANCE = "order-1"
@@ -40,7 +39,7 @@ def recorded(steps: int = 4) -> list[ev.HistoryEvent]:
 
 
 def records(events: list[ev.HistoryEvent]) -> list[EventRecord]:
-    return [EventRecord(0, i, *codec.encode(e), timestamp=inbox.aware_utc(e.timestamp), signature=None)
+    return [EventRecord(0, i, *codec.encode(e), timestamp=as_utc(e.timestamp))
             for i, e in enumerate(events)]
 
 

@@ -18,7 +18,7 @@ from ledgerflow.testing import WorkflowTestEnvironment
 from orchestrator import inbox
 from orchestrator.engine import codec
 from orchestrator.engine import events as ev
-from persistence.records import NewEvent, NewInstance
+from persistence.records import NewEvent, NewInstance, as_utc
 from security import context as sec_context
 from security.certs import init_certs
 from tests.unit.testing import app as app_module
@@ -104,7 +104,7 @@ def store(manager: WorkflowManager, instance_id: str, events: list[ev.HistoryEve
     manager.store.create_instance(NewInstance(instance_id=instance_id, app_id=APP, name="order"),
                                   inbox.message("start", started))
     with manager.store.step(instance_id) as tx:
-        tx.append_history([NewEvent(i, *codec.encode(e), timestamp=inbox.aware_utc(e.timestamp))
+        tx.append_history([NewEvent(i, *codec.encode(e), timestamp=as_utc(e.timestamp))
                            for i, e in enumerate(events)])
         tx.delete_inbox([m.id for m in tx.visible_inbox()])
         tx.update_instance(status=status)
