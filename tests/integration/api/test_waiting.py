@@ -22,7 +22,7 @@ WAKE_BUDGET = 0.1  # seconds from the other process's commit to the waiter's ret
 
 
 class CountingWaiter:
-    """Waits for `instance_id` to start in a thread, counting the database reads."""
+    """Waits for `instance_id` to start in a thread, counting the database reads of it."""
 
     def __init__(self, client: DaprWorkflowClient, instance_id: str) -> None:
         self.reads = 0
@@ -30,7 +30,8 @@ class CountingWaiter:
         original = manager.state
 
         def counted(*args: Any, **kwargs: Any) -> Any:
-            self.reads += 1
+            if (args[0] if args else kwargs.get("instance_id")) == instance_id:
+                self.reads += 1
             return original(*args, **kwargs)
 
         manager.state = counted  # type: ignore[method-assign]
@@ -90,7 +91,7 @@ def test_a_lost_notification_is_caught_by_the_backstop(tmp_path: Path, monkeypat
     with DaprWorkflowClient() as client:
         iid = client.schedule_new_workflow("nobody_runs_this")
         waiter = CountingWaiter(client, iid)
-        time.sleep(0.3)
+        wait_for(lambda: waiter.reads >= 1, 10, message="the waiter's first read")  # now it waits
         with client._manager.store.step(iid) as tx:  # a change nobody announces
             tx.update_instance(status="RUNNING")
         waiter.thread.join(5)
@@ -103,15 +104,18 @@ def test_in_process_commits_wake_waiters_at_once_and_only_theirs(tmp_path: Path,
     monkeypatch.setattr(changes, "FALLBACK_POLL_SECONDS", 30)
     with DaprWorkflowClient() as client:
         a, b = client.schedule_new_workflow("x"), client.schedule_new_workflow("x")
-        waiter_a = CountingWaiter(client, a)
-        wait_for(lambda: waiter_a.reads >= 1, 10, message="the waiter's first read")  # now it waits
+        waiter_a, waiter_b = CountingWaiter(client, a), CountingWaiter(client, b)
+        for waiter in (waiter_a, waiter_b):  # both wait now
+            wait_for(lambda w=waiter: w.reads >= 1, 10, message="the waiter's first read")
         reads_before = waiter_a.reads
-        for iid in (a, b):
-            with client._manager.store.step(iid) as tx:
-                tx.update_instance(status="RUNNING")
+        with client._manager.store.step(b) as tx:
+            tx.update_instance(status="RUNNING")
         changes.notify(b, None)
-        time.sleep(0.2)
-        assert waiter_a.reads == reads_before  # b's change did not wake a's waiter
+        waiter_b.thread.join(5)  # b's change was delivered: its waiter woke, read and returned
+        assert waiter_b.state is not None and waiter_b.state.runtime_status.name == "RUNNING"
+        assert waiter_a.thread.is_alive() and waiter_a.reads == reads_before  # b's change did not wake a's waiter
+        with client._manager.store.step(a) as tx:
+            tx.update_instance(status="RUNNING")
         started = time.monotonic()
         changes.notify(a, None)
         waiter_a.thread.join(5)
