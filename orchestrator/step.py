@@ -38,6 +38,7 @@ from orchestrator.rules import AppRules
 from brokers import wire
 from persistence.records import InboxRecord, InstanceRecord, NewEvent, NewOutbox, as_utc
 from persistence.step import StepTx
+from telemetry import metrics
 
 log = logging.getLogger("ledgerflow.orchestrator")
 
@@ -145,6 +146,7 @@ class StepRunner:
         signed = inst.signed or mode is SigningMode.ADOPT_SIGNING
         waited = redelivery.awaited_results(inst, replay, a.pairs)
         events = self.guard.attested(inst, waited)
+        metrics.redelivered("duplicate_result", len(a.pairs) - len(events))
         if not events:  # only results already taken in: drop them, keep the live generator
             tx.delete_inbox(a.message_ids())
             return StepResult(keep=replay)

@@ -58,7 +58,7 @@ def run_activity(registry: Registry, request: wire.ActivityRequest,
     run and fails with that (the delivery cap, `workers.limits.DeliveryCap`). Without
     `security`, the context of `app_id` (else `config.app_id`) under `config.security`."""
     name, task_id = request.name, request.task_id
-    now = clock.naive_utc(datetime.now(timezone.utc))
+    now = wall_clock()
     refused, security, propagated = screen(request, security, app_id=app_id, refuse=refuse, config=config)
     if refused is not None:
         return refused
@@ -101,7 +101,7 @@ def screen(request: wire.ActivityRequest, security: sec_context.SecurityContext 
         return None, security, propagated
     log.warning("activity refused: %s", refusal.message, extra={
         "instance_id": request.instance_id, "activity": request.name, "task_id": request.task_id})
-    failed = ev.TaskFailed(clock.naive_utc(datetime.now(timezone.utc)), request.task_id, refusal)
+    failed = ev.TaskFailed(wall_clock(), request.task_id, refusal)
     return result_message(request, failed, security, config=config), security, None
 
 
@@ -176,3 +176,8 @@ def result_message(request: wire.ActivityRequest, event: ev.HistoryEvent,
 
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
+
+
+def wall_clock() -> datetime:
+    """Now, as the naive UTC an activity's result event carries (workflow time)."""
+    return clock.naive_utc(datetime.now(timezone.utc))

@@ -10,17 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from celery import Celery, signals
 
 from brokers import liveness, messages, queues, wire
-from orchestrator.engine import clock, codec
+from orchestrator.engine import codec
 from orchestrator.engine import events as ev
 from orchestrator.engine.errors import ActivityNotRegisteredError, failure_from_exception
 from orchestrator.engine.registry import Registry
-from workers.activity import DEFAULTS, ActivityConfig, result_message, run_activity
+from workers.activity import DEFAULTS, ActivityConfig, result_message, run_activity, wall_clock
 from telemetry import metrics, tracing
 from workers.limits import ActivityGate, DeliveryCap
 
@@ -71,7 +70,7 @@ class _UnknownActivities:
             messages.publish_activity(app, _queue_app(message, request), request)
             return
         failure = failure_from_exception(ActivityNotRegisteredError(f"Activity function named '{activity}' was not registered!"))
-        event = ev.TaskFailed(clock.naive_utc(datetime.now(timezone.utc)), request.task_id, failure)
+        event = ev.TaskFailed(wall_clock(), request.task_id, failure)
         reply = result_message(request, event, app_id=own_app_id(app), config=self.config)
         messages.publish_deliver(app, request.app_id, request.instance_id, reply)
 

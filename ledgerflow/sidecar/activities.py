@@ -11,7 +11,6 @@ this sidecar or another one to forward again: a call is never lost or answered t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from celery.exceptions import Reject
@@ -19,7 +18,6 @@ from celery.exceptions import Reject
 from brokers import wire
 from ledgerflow.grpc_api import protocol as p
 from ledgerflow.sidecar.work_items import AppTimeout, NoAppConnected, StreamLost, WorkItems, activity_key
-from orchestrator.engine import clock
 from orchestrator.engine import events as ev
 from workers import activity
 
@@ -54,7 +52,7 @@ class ActivityForwarder:
 
 
 def _event(answer: Any, task_id: int) -> ev.HistoryEvent:
-    now = clock.naive_utc(datetime.now(timezone.utc))
+    now = activity.wall_clock()
     if answer.HasField("failureDetails"):
         f = answer.failureDetails
         failure = ev.FailureDetails(f.errorMessage, f.errorType or "Exception", p.optional_text(f, "stackTrace"))

@@ -3,7 +3,7 @@
 The one home of the conversion for every layer that may import the engine (the
 orchestrator, the workers, the SDK).  Persistence cannot import the engine and keeps
 aware UTC in `persistence.records.as_utc`.  The engine itself never reads the wall clock;
-callers around it pass `naive_utc(datetime.now(timezone.utc))` or the store's `utcnow()`.
+callers around it pass `workers.activity.wall_clock()` or the store's `utcnow()`.
 """
 
 from __future__ import annotations
